@@ -1,0 +1,76 @@
+//! H1: the worker exits right after creating its socket.
+
+use super::facts::{last_line_before, listen_point, worker_pids};
+use crate::{per_run, ConnectResult, Evidence, EventKind, Finding, Probe, RunRecord, Status};
+
+pub struct ExitAfterListen;
+
+impl Probe for ExitAfterListen {
+    fn id(&self) -> &'static str {
+        "H1"
+    }
+    fn title(&self) -> &'static str {
+        "worker exits right after creating the socket"
+    }
+    fn checks(&self) -> &'static str {
+        "Whether the process that listens (or the spawned worker) ends on its own after its bind, its socket file \
+         or its \"listening\" line. Confirmed by an exit after that point; ruled out when it is alive and the socket \
+         is reachable when observation ends."
+    }
+    fn fix(&self) -> &'static str {
+        "Find what fails after the server starts (its last output lines, its exit status) and handle it; keep the \
+         process alive while the server is meant to serve."
+    }
+    fn evaluate(&self, runs: &[RunRecord]) -> Finding {
+        per_run(runs, judge)
+    }
+}
+
+fn judge(run: &RunRecord) -> Finding {
+    let id = run.id;
+    let pids = worker_pids(run);
+    let exit = run.events.own_exits().find(|(_, pid, _)| pids.contains(pid));
+    let Some(listen) = listen_point(run) else {
+        return match exit {
+            Some((e, pid, status)) => Finding::new(
+                Status::RuledOut,
+                format!("the worker {status} before any bind or \"listening\" line"),
+                vec![Evidence::at(id, e.t_us, format!("pid {pid} {status}; no listener, socket file or listening line before"))],
+            ),
+            None => Finding::new(
+                Status::Inconclusive,
+                "no bind, socket file or \"listening\" line was observed, and the worker did not exit",
+                vec![Evidence::run(id, "missing: any sign that the worker started listening")],
+            ),
+        };
+    };
+    let mut evidence = vec![Evidence::at(id, listen.t_us, listen.kind.describe())];
+    if let Some((e, pid, status)) = exit.filter(|(e, _, _)| e.t_us >= listen.t_us) {
+        if let Some(line) = last_line_before(run, e.t_us).filter(|l| l.t_us > listen.t_us) {
+            evidence.push(Evidence::at(id, line.t_us, format!("last output: {}", line.kind.describe())));
+        }
+        evidence.push(Evidence::at(id, e.t_us, format!("pid {pid} {status}")));
+        let after = crate::fmt_ms(e.t_us - listen.t_us).trim_start_matches('+').to_string();
+        return Finding::new(Status::Confirmed, format!("the worker {status} {after} after it started listening"), evidence);
+    }
+    let end = run.events.end_state().filter(|(_, _, live)| pids.iter().any(|p| live.contains(p)));
+    let stop = run.events.iter().find(|e| matches!(e.kind, EventKind::HarnessStop { .. }));
+    match (stop, end) {
+        (Some(e), _) | (None, Some((e, _, _))) => {
+            if let Some(c) = run.events.iter().rev().find(|c| c.t_us <= e.t_us && is_connected(&c.kind)) {
+                evidence.push(Evidence::at(id, c.t_us, c.kind.describe()));
+            }
+            evidence.push(Evidence::at(id, e.t_us, e.kind.describe()));
+            Finding::new(Status::RuledOut, "the worker was still alive when observation ended", evidence)
+        }
+        (None, None) => Finding::new(
+            Status::Inconclusive,
+            "the worker neither exited nor was seen alive at the end",
+            evidence,
+        ),
+    }
+}
+
+fn is_connected(kind: &EventKind) -> bool {
+    matches!(kind, EventKind::Connect { result: ConnectResult::Connected, .. })
+}

@@ -1,0 +1,86 @@
+//! H9: the socket file is created, then deleted — and by whom.
+
+use super::facts::known_pids;
+use crate::{fmt_ms, per_run, Event, Evidence, EventKind, FileType, Finding, Probe, RunRecord, Status};
+
+pub struct CreatedThenDeleted;
+
+impl Probe for CreatedThenDeleted {
+    fn id(&self) -> &'static str {
+        "H9"
+    }
+    fn title(&self) -> &'static str {
+        "socket file created, then deleted"
+    }
+    fn checks(&self) -> &'static str {
+        "Watches the socket's directory (inotify, armed before the spawn): a create at the expected path followed \
+         by a remove or rename, before the harness stopped anything. Says who removed it when the evidence allows."
+    }
+    fn fix(&self) -> &'static str {
+        "Remove a stale socket only after checking that nothing answers on it; make the error handler keep the \
+         file while another instance serves; never let two workers own one session."
+    }
+    fn evaluate(&self, runs: &[RunRecord]) -> Finding {
+        per_run(runs, judge)
+    }
+}
+
+fn judge(run: &RunRecord) -> Finding {
+    let id = run.id;
+    let expected = run.expected.socket_path();
+    let created = run.events.iter().find(|e| matches!(&e.kind, EventKind::FileCreated { path, file_type } if path == expected && *file_type != FileType::Dir));
+    let Some(created) = created else {
+        return Finding::new(
+            Status::RuledOut,
+            format!("no file ever appeared at {expected}"),
+            vec![Evidence::run(id, format!("no create event for {expected} during observation"))],
+        );
+    };
+    let removed = run.events.after(created.t_us).find(|e| run.events.before_stop(e) && removes(&e.kind, expected));
+    let mut evidence = vec![Evidence::at(id, created.t_us, created.kind.describe())];
+    let Some(removed) = removed else {
+        let end = run.events.iter().find(|e| matches!(e.kind, EventKind::HarnessStop { .. } | EventKind::EndState { .. }));
+        if let Some(end) = end {
+            evidence.push(Evidence::at(id, end.t_us, end.kind.describe()));
+        }
+        return Finding::new(Status::RuledOut, "the socket file persisted until the end of observation", evidence);
+    };
+    evidence.push(Evidence::at(id, removed.t_us, removed.kind.describe()));
+    let delay = fmt_ms(removed.t_us - created.t_us).trim_start_matches('+').to_string();
+    let (who, why) = remover(run, removed);
+    evidence.push(Evidence::run(id, why));
+    Finding::new(Status::Confirmed, format!("{expected} was removed {delay} after it was created, by {who}"), evidence)
+}
+
+fn removes(kind: &EventKind, expected: &str) -> bool {
+    match kind {
+        EventKind::FileRemoved { path } => path == expected,
+        EventKind::FileRenamed { from, .. } => from == expected,
+        _ => false,
+    }
+}
+
+/// inotify events and exits reach the harness on different threads: their stamps may be this far out of order.
+const OBSERVER_SKEW_US: u64 = 5_000;
+
+/// Who removed the file, as far as the evidence goes.
+fn remover(run: &RunRecord, removed: &Event) -> (String, String) {
+    let pids = known_pids(run);
+    if let [pid] = pids.as_slice() {
+        let exit = run.events.own_exits().find(|(_, p, _)| p == pid);
+        if let Some((exit, _, status)) = exit.filter(|(e, _, _)| e.t_us + OBSERVER_SKEW_US >= removed.t_us) {
+            let order = if exit.t_us >= removed.t_us { "before" } else { "within the observers' skew of" };
+            return (
+                format!("the worker itself (pid {pid})"),
+                format!("pid {pid} was the only process; the removal was seen {order} its exit ({status} at {})", fmt_ms(exit.t_us)),
+            );
+        }
+        if exit.is_none() {
+            return (
+                format!("the worker itself (pid {pid})"),
+                format!("pid {pid} was the only process and was alive when the file was removed"),
+            );
+        }
+    }
+    ("an unidentified process".to_string(), format!("{} processes were seen ({pids:?}); the removal cannot be attributed", pids.len()))
+}

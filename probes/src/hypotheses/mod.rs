@@ -1,0 +1,8 @@
+//! One module per hypothesis, named after its id. Each reads recorded runs and nothing else.
+
+pub mod h01_exit_after_listen;
+pub mod h04_path_mismatch;
+pub mod h08_session_row;
+pub mod h09_created_then_deleted;
+
+mod facts;

@@ -1,0 +1,16 @@
+//! The evidence model of sockdiag: what a run recorded (a timeline of events), what a probe concludes from it
+//! (a verdict), and one probe per hypothesis. Probes are pure: they read recorded runs, they never spawn or
+//! look at the live system.
+
+mod evidence;
+pub mod hypotheses;
+mod probe;
+mod run;
+mod timeline;
+mod verdict;
+
+pub use evidence::{fmt_ms, Evidence};
+pub use probe::{all_probes, per_run, Finding, Probe};
+pub use run::{Endpoint, Expected, Outcome, RunConfig, RunRecord, SpawnMode, StdioMode};
+pub use timeline::{ConnectResult, Event, EventKind, ExitStatus, FileType, Marker, RowLookup, Stream, Timeline};
+pub use verdict::{Status, Verdict};

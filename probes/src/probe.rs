@@ -1,0 +1,76 @@
+//! The probe contract, and how per-run findings add up to one verdict.
+
+use crate::hypotheses;
+use crate::{Evidence, RunRecord, Status, Verdict};
+
+/// What a probe found, before it is dressed as a verdict.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub status: Status,
+    pub summary: String,
+    pub evidence: Vec<Evidence>,
+}
+
+impl Finding {
+    pub fn new(status: Status, summary: impl Into<String>, evidence: Vec<Evidence>) -> Self {
+        Finding { status, summary: summary.into(), evidence }
+    }
+}
+
+/// One hypothesis: an id (`H1`), a title, the usual fix, and a pure function from the runs to a finding.
+pub trait Probe: Sync {
+    fn id(&self) -> &'static str;
+    fn title(&self) -> &'static str;
+    /// What is checked and which evidence decides it (for `sockdiag explain`).
+    fn checks(&self) -> &'static str;
+    fn fix(&self) -> &'static str;
+    fn evaluate(&self, runs: &[RunRecord]) -> Finding;
+
+    fn verdict(&self, runs: &[RunRecord]) -> Verdict {
+        let Finding { status, summary, evidence } = self.evaluate(runs);
+        Verdict { id: self.id(), title: self.title(), status, summary, evidence, fix: self.fix() }
+    }
+}
+
+/// Every probe, in hypothesis order.
+pub fn all_probes() -> Vec<Box<dyn Probe>> {
+    vec![
+        Box::new(hypotheses::h01_exit_after_listen::ExitAfterListen),
+        Box::new(hypotheses::h04_path_mismatch::PathMismatch),
+        Box::new(hypotheses::h08_session_row::SessionRow),
+        Box::new(hypotheses::h09_created_then_deleted::CreatedThenDeleted),
+    ]
+}
+
+/// Evidence kept per verdict at most, so that a 50-run matrix stays readable.
+const EVIDENCE_PER_VERDICT: usize = 12;
+
+/// Adds up a per-run judgement: confirmed if any run confirms (with the rate), ruled out if every run rules it out,
+/// not applicable if no run applies, inconclusive otherwise.
+pub fn per_run(runs: &[RunRecord], judge: impl Fn(&RunRecord) -> Finding) -> Finding {
+    let findings: Vec<Finding> = runs.iter().map(judge).collect();
+    let count = |s: Status| findings.iter().filter(|f| f.status == s).count();
+    let n = findings.len();
+    let (confirmed, ruled_out, na) = (count(Status::Confirmed), count(Status::RuledOut), count(Status::NotApplicable));
+    let status = if confirmed > 0 {
+        Status::Confirmed
+    } else if n > 0 && ruled_out + na == n && ruled_out > 0 {
+        Status::RuledOut
+    } else if n > 0 && na == n {
+        Status::NotApplicable
+    } else {
+        Status::Inconclusive
+    };
+    let chosen: Vec<&Finding> = findings.iter().filter(|f| f.status == status).collect();
+    let Some(first) = chosen.first() else {
+        return Finding::new(Status::Inconclusive, "no runs", vec![]);
+    };
+    let summary = if n > 1 { format!("{} ({}/{n} runs)", first.summary, chosen.len()) } else { first.summary.clone() };
+    // The first run's evidence in full; the others are named, not repeated.
+    let mut evidence: Vec<Evidence> = first.evidence.iter().take(EVIDENCE_PER_VERDICT).cloned().collect();
+    let others: Vec<String> = chosen[1..].iter().filter_map(|f| f.evidence.first()?.run).map(|r| r.to_string()).collect();
+    if !others.is_empty() {
+        evidence.push(Evidence { run: None, t_us: None, text: format!("likewise in runs {}", others.join(", ")) });
+    }
+    Finding::new(status, summary, evidence)
+}

@@ -1,0 +1,258 @@
+//! The timeline of a run: every observation as one event on one monotonic clock (microseconds since spawn).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+/// One observation, stamped with microseconds since the worker was spawned.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub t_us: u64,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// Which stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// A profile marker that a line matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Marker {
+    Entry,
+    Listening,
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitStatus {
+    Code(i32),
+    Signal(i32),
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitStatus::Code(c) => write!(f, "exited {c}"),
+            ExitStatus::Signal(s) => write!(f, "killed by signal {s}"),
+        }
+    }
+}
+
+/// What kind of file appeared at a path (looked up when the event arrived; `gone` if it had already vanished).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileType {
+    Socket,
+    File,
+    Dir,
+    Other,
+    Gone,
+}
+
+/// What a client got when it tried the expected endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectResult {
+    Connected,
+    NotFound,
+    Refused,
+    Other,
+}
+
+/// What the session lookup found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "lookup", content = "detail", rename_all = "snake_case")]
+pub enum RowLookup {
+    Found,
+    Missing,
+    Error(String),
+}
+
+/// Every kind of observation. Observers produce them; probes read them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The harness started a process (the worker, or a launcher).
+    Spawned { pid: i32, argv: Vec<String> },
+    /// A process of the worker's tree ended (reaped by the harness, the child subreaper).
+    Exited { pid: i32, status: ExitStatus },
+    /// A line the worker wrote.
+    Line { stream: Stream, text: String, markers: Vec<Marker> },
+    /// Output that was not kept, to bound memory.
+    OutputDropped { stream: Stream, bytes: u64 },
+    /// A directory entry appeared (inotify).
+    FileCreated { path: String, file_type: FileType },
+    /// A directory entry was removed (inotify).
+    FileRemoved { path: String },
+    /// A directory entry was renamed away (inotify).
+    FileRenamed { from: String, to: Option<String> },
+    /// The kernel shows a Unix socket of the worker's tree bound to a name (`@name` when abstract).
+    SocketBound { pid: i32, inode: u64, path: String, listening: bool },
+    /// A bound socket seen before is no longer held by the tree.
+    SocketClosed { pid: i32, inode: u64, path: String },
+    /// A client attempt at the expected endpoint.
+    Connect { path: String, result: ConnectResult, detail: String },
+    /// What the worker itself sees: its executable, cwd, uid and the environment variables that matter.
+    WorkerView { pid: i32, exe: String, cwd: String, uid: u32, env: BTreeMap<String, String> },
+    /// A database file the worker holds open.
+    DatabaseOpened { pid: i32, path: String },
+    /// The session row looked up in a database file.
+    SessionRow { database: String, row: RowLookup },
+    /// The harness asked the worker to stop (sent the profile's message, or a signal): what follows is not the worker's doing.
+    HarnessStop { how: String },
+    /// The state when observation ended.
+    EndState { path: String, file_type: Option<FileType>, live_pids: Vec<i32> },
+    /// An observer could not see something; the probes that need it say inconclusive.
+    Note { text: String },
+}
+
+impl EventKind {
+    /// A one-line description for evidence and plain-text timelines.
+    pub fn describe(&self) -> String {
+        match self {
+            EventKind::Spawned { pid, argv } => format!("spawned pid {pid}: {}", argv.join(" ")),
+            EventKind::Exited { pid, status } => format!("pid {pid} {status}"),
+            EventKind::Line { stream, text, .. } => format!("{}: {text}", stream_name(*stream)),
+            EventKind::OutputDropped { stream, bytes } => format!("{}: {bytes} bytes not kept", stream_name(*stream)),
+            EventKind::FileCreated { path, file_type } => format!("created {path} ({})", file_type_name(*file_type)),
+            EventKind::FileRemoved { path } => format!("removed {path}"),
+            EventKind::FileRenamed { from, to } => match to {
+                Some(to) => format!("renamed {from} -> {to}"),
+                None => format!("renamed {from} away"),
+            },
+            EventKind::SocketBound { pid, inode, path, listening } => {
+                let state = if *listening { "listening" } else { "bound, not listening" };
+                format!("pid {pid} holds socket inode {inode} at {path} ({state})")
+            }
+            EventKind::SocketClosed { pid, inode, path } => format!("pid {pid} no longer holds socket inode {inode} at {path}"),
+            EventKind::Connect { path, detail, .. } => format!("connect {path}: {detail}"),
+            EventKind::WorkerView { pid, exe, cwd, uid, .. } => format!("pid {pid} runs {exe} as uid {uid} in {cwd}"),
+            EventKind::DatabaseOpened { pid, path } => format!("pid {pid} has database {path} open"),
+            EventKind::SessionRow { database, row } => match row {
+                RowLookup::Found => format!("session row found in {database}"),
+                RowLookup::Missing => format!("no session row in {database}"),
+                RowLookup::Error(e) => format!("session lookup in {database} failed: {e}"),
+            },
+            EventKind::HarnessStop { how } => format!("harness stop: {how}"),
+            EventKind::EndState { path, file_type, live_pids } => {
+                let file = file_type.map_or("absent".to_string(), |t| file_type_name(t).to_string());
+                format!("end of observation: {path} {file}; live pids {live_pids:?}")
+            }
+            EventKind::Note { text } => format!("note: {text}"),
+        }
+    }
+}
+
+fn stream_name(s: Stream) -> &'static str {
+    match s {
+        Stream::Stdout => "stdout",
+        Stream::Stderr => "stderr",
+    }
+}
+
+fn file_type_name(t: FileType) -> &'static str {
+    match t {
+        FileType::Socket => "socket",
+        FileType::File => "regular file",
+        FileType::Dir => "directory",
+        FileType::Other => "other",
+        FileType::Gone => "already gone",
+    }
+}
+
+/// The events of one run, in time order, with the questions probes ask of them.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(transparent)]
+pub struct Timeline(Vec<Event>);
+
+impl Timeline {
+    pub fn new(mut events: Vec<Event>) -> Self {
+        events.sort_by_key(|e| e.t_us);
+        Timeline(events)
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Event> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The first event that `pick` accepts.
+    pub fn first<'a, T>(&'a self, pick: impl Fn(&'a EventKind) -> Option<T>) -> Option<(&'a Event, T)> {
+        self.0.iter().find_map(|e| pick(&e.kind).map(|t| (e, t)))
+    }
+
+    /// Events strictly after `t_us`.
+    pub fn after(&self, t_us: u64) -> impl Iterator<Item = &Event> {
+        self.0.iter().filter(move |e| e.t_us > t_us)
+    }
+
+    /// When the harness began stopping the worker, if it did: later exits and removals are not the worker's own.
+    pub fn harness_stop_us(&self) -> Option<u64> {
+        self.first(|k| matches!(k, EventKind::HarnessStop { .. }).then_some(())).map(|(e, _)| e.t_us)
+    }
+
+    /// True when the event happened before the harness intervened.
+    pub fn before_stop(&self, e: &Event) -> bool {
+        self.harness_stop_us().is_none_or(|s| e.t_us < s)
+    }
+
+    /// The first line matching a marker.
+    pub fn marker(&self, marker: Marker) -> Option<&Event> {
+        self.0.iter().find(|e| matches!(&e.kind, EventKind::Line { markers, .. } if markers.contains(&marker)))
+    }
+
+    /// Listening Unix sockets the kernel showed, one per inode.
+    pub fn listeners(&self) -> Vec<(&Event, i32, u64, &str)> {
+        let mut seen = Vec::new();
+        let mut out = Vec::new();
+        for e in &self.0 {
+            if let EventKind::SocketBound { pid, inode, path, listening: true } = &e.kind {
+                if !seen.contains(inode) {
+                    seen.push(*inode);
+                    out.push((e, *pid, *inode, path.as_str()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Exits that happened on the worker's own account (before any harness stop).
+    pub fn own_exits(&self) -> impl Iterator<Item = (&Event, i32, ExitStatus)> {
+        let stop = self.harness_stop_us();
+        self.0.iter().filter_map(move |e| match &e.kind {
+            EventKind::Exited { pid, status } if stop.is_none_or(|s| e.t_us < s) => Some((e, *pid, *status)),
+            _ => None,
+        })
+    }
+
+    /// The pids the harness spawned.
+    pub fn spawned_pids(&self) -> Vec<i32> {
+        self.0.iter().filter_map(|e| match &e.kind {
+            EventKind::Spawned { pid, .. } => Some(*pid),
+            _ => None,
+        }).collect()
+    }
+
+    /// The state recorded when observation ended.
+    pub fn end_state(&self) -> Option<(&Event, Option<FileType>, &[i32])> {
+        self.0.iter().rev().find_map(|e| match &e.kind {
+            EventKind::EndState { file_type, live_pids, .. } => Some((e, *file_type, live_pids.as_slice())),
+            _ => None,
+        })
+    }
+}

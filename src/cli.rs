@@ -1,0 +1,84 @@
+//! Command-line arguments, and nothing else.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::matrix::MatrixKind;
+
+#[derive(Parser)]
+#[command(
+    name = "sockdiag",
+    version,
+    about = "Diagnoses workers that log \"listening\" but cannot be reached",
+    long_about = "Spawns the real worker under a matrix of configurations, watches it at kernel level (processes, \
+                  inotify, the sockets the kernel bound, output, the session row) and tells, for each hypothesis, \
+                  whether it is confirmed or ruled out, with the evidence.",
+    after_help = "Examples:\n  \
+                  sockdiag run --session 28 --profile fixtures/profiles/crash-cleanup.toml\n  \
+                  sockdiag run --session 28 --profile my-worker.toml --matrix full --format json\n  \
+                  sockdiag probes\n  \
+                  sockdiag explain H9\n\n\
+                  Exit codes: 0 healthy in every configuration, 1 failure reproduced, 2 bad input, 3 internal error."
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Spawn the worker under a matrix of configurations and diagnose it
+    Run(RunArgs),
+    /// List the hypotheses
+    Probes,
+    /// Say what is checked for a hypothesis and how to fix its usual causes
+    Explain {
+        /// A hypothesis id, e.g. H4
+        id: String,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// The session id the worker serves (a positive integer)
+    #[arg(long, value_name = "N", value_parser = parse_session, allow_hyphen_values = true)]
+    pub(crate) session: u64,
+    /// The worker's profile (TOML); default: the built-in claude-mem profile
+    #[arg(long, value_name = "FILE")]
+    pub(crate) profile: Option<PathBuf>,
+    /// Which configurations to run
+    #[arg(long, value_enum, default_value = "quick")]
+    pub(crate) matrix: MatrixKind,
+    /// Run each configuration K times
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub(crate) repeat: u32,
+    /// Runs at a time (default: the number of cores)
+    #[arg(long, value_name = "J", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(crate) jobs: Option<u32>,
+    /// Output format on stdout
+    #[arg(long, value_enum, default_value = "table")]
+    pub(crate) format: Format,
+    /// Also write the report to FILE (in --format)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) report: Option<PathBuf>,
+    /// Keep each run's sandbox and print where it is
+    #[arg(long)]
+    pub(crate) keep_sandbox: bool,
+    /// Overrides the profile's [observe] window_ms
+    #[arg(long, value_name = "MS")]
+    pub(crate) window_ms: Option<u64>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    Table,
+    Json,
+}
+
+fn parse_session(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("the session must be a positive integer".to_string()),
+    }
+}

@@ -1,0 +1,88 @@
+//! Filesystem observer: inotify (through `notify`) on the sandbox and the socket's directory, armed before the
+//! spawn, so a socket file that lives for a microsecond is still seen.
+
+use std::collections::HashSet;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use notify::event::{ModifyKind, RenameMode};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use sockdiag_probes::{EventKind, FileType};
+
+use super::{Msg, Sink};
+
+/// What the watcher should report beyond sockets and directories.
+pub(crate) struct Interest {
+    /// The socket path clients expect.
+    pub(crate) expected: PathBuf,
+    /// Files the run loop tails (stdio in file mode): growth is forwarded, not recorded.
+    pub(crate) tailed: Vec<PathBuf>,
+}
+
+/// Starts watching `roots` recursively. Dropping the watcher stops it.
+pub(crate) fn watch(roots: &[PathBuf], interest: Interest, sink: Sink) -> anyhow::Result<RecommendedWatcher> {
+    let mut recorded: HashSet<PathBuf> = HashSet::new();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let Ok(event) = res else { return };
+        let at = Instant::now();
+        for path in &event.paths {
+            if let Some(msg) = translate(&event.kind, path, &interest, &mut recorded) {
+                let msg = match msg {
+                    Msg::Event(e) => Msg::Event(sink.clock.stamp_at(at, e.kind)),
+                    other => other,
+                };
+                sink.send(msg);
+            }
+        }
+    })
+    .context("cannot start inotify")?;
+    for root in roots {
+        watcher.watch(root, RecursiveMode::Recursive).with_context(|| format!("cannot watch {}", root.display()))?;
+    }
+    Ok(watcher)
+}
+
+fn translate(kind: &notify::EventKind, path: &Path, interest: &Interest, recorded: &mut HashSet<PathBuf>) -> Option<Msg> {
+    use notify::EventKind as K;
+    let event = |kind| Some(Msg::Event(sockdiag_probes::Event { t_us: 0, kind }));
+    match kind {
+        K::Create(_) | K::Modify(ModifyKind::Name(RenameMode::To)) => {
+            let file_type = file_type(path);
+            if !worth_recording(path, file_type, interest) {
+                return None;
+            }
+            recorded.insert(path.to_path_buf());
+            event(EventKind::FileCreated { path: path.display().to_string(), file_type })
+        }
+        K::Remove(_) if recorded.contains(path) || path == interest.expected => {
+            event(EventKind::FileRemoved { path: path.display().to_string() })
+        }
+        K::Modify(ModifyKind::Name(RenameMode::From)) if recorded.contains(path) || path == interest.expected => {
+            event(EventKind::FileRenamed { from: path.display().to_string(), to: None })
+        }
+        K::Modify(ModifyKind::Data(_)) | K::Modify(ModifyKind::Any) if interest.tailed.iter().any(|t| t == path) => {
+            Some(Msg::Grew(path.to_path_buf()))
+        }
+        _ => None,
+    }
+}
+
+/// Sockets, directories, `*.sock` names and the expected path; not the worker's ordinary files.
+fn worth_recording(path: &Path, file_type: FileType, interest: &Interest) -> bool {
+    path == interest.expected
+        || matches!(file_type, FileType::Socket | FileType::Dir)
+        || path.extension().is_some_and(|e| e == "sock")
+}
+
+/// The type of what is at `path` now, without following a symlink.
+pub(crate) fn file_type(path: &Path) -> FileType {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => FileType::Socket,
+        Ok(m) if m.is_dir() => FileType::Dir,
+        Ok(m) if m.is_file() => FileType::File,
+        Ok(_) => FileType::Other,
+        Err(_) => FileType::Gone,
+    }
+}

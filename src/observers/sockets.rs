@@ -1,0 +1,140 @@
+//! Socket observer: the kernel's view of the worker tree's Unix sockets — `/proc/<pid>/fd` joined with the
+//! worker's own `/proc/<pid>/net/unix` (its network namespace), abstract `@names` included.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use procfs::process::{FDTarget, Process};
+use sockdiag_probes::EventKind;
+
+/// `__SO_ACCEPTCON` in `/proc/net/unix`'s Flags column: the socket is listening.
+const SO_ACCEPTCON: u32 = 0x10000;
+
+/// A Unix socket as `/proc/<pid>/net/unix` lists it.
+struct UnixEntry {
+    path: String,
+    listening: bool,
+}
+
+/// The pids of the tree rooted at `root` (root first), from `/proc/<pid>/task/<tid>/children`.
+pub(crate) fn tree(root: i32) -> Vec<i32> {
+    let mut pids = vec![root];
+    let mut i = 0;
+    while i < pids.len() {
+        if let Ok(p) = Process::new(pids[i]) {
+            if let Ok(tasks) = p.tasks() {
+                for task in tasks.flatten() {
+                    for child in task.children().unwrap_or_default() {
+                        let child = child as i32;
+                        if !pids.contains(&child) {
+                            pids.push(child);
+                        }
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+    pids
+}
+
+/// What one look at the tree's descriptors found.
+#[derive(Default)]
+pub(crate) struct FdScan {
+    /// (pid, socket inode)
+    pub(crate) sockets: Vec<(i32, u64)>,
+    /// (pid, path) of open regular files
+    pub(crate) files: Vec<(i32, PathBuf)>,
+}
+
+/// Reads the descriptors of every pid. Processes that vanished meanwhile are skipped.
+pub(crate) fn scan_fds(pids: &[i32]) -> FdScan {
+    let mut scan = FdScan::default();
+    for &pid in pids {
+        let Ok(fds) = Process::new(pid).and_then(|p| p.fd()) else { continue };
+        for fd in fds.flatten() {
+            match fd.target {
+                FDTarget::Socket(inode) => scan.sockets.push((pid, inode)),
+                FDTarget::Path(path) if path.is_absolute() => scan.files.push((pid, path)),
+                _ => {}
+            }
+        }
+    }
+    scan
+}
+
+/// Remembers which bound sockets the tree held, to report new ones and closed ones.
+#[derive(Default)]
+pub(crate) struct SocketTable {
+    held: HashMap<(i32, u64), (String, bool)>,
+}
+
+impl SocketTable {
+    /// Compares a fresh scan with what was held before. `netns_pid` is whose `net/unix` to read.
+    pub(crate) fn update(&mut self, netns_pid: i32, scan: &FdScan) -> Vec<EventKind> {
+        if scan.sockets.is_empty() && self.held.is_empty() {
+            return vec![];
+        }
+        let table = read_net_unix(netns_pid);
+        let mut events = Vec::new();
+        let mut now: HashSet<(i32, u64)> = HashSet::new();
+        for &(pid, inode) in &scan.sockets {
+            let Some(entry) = table.get(&inode) else { continue };
+            now.insert((pid, inode));
+            let before = self.held.insert((pid, inode), (entry.path.clone(), entry.listening));
+            if before.as_ref().is_none_or(|(_, l)| *l != entry.listening) {
+                events.push(EventKind::SocketBound { pid, inode, path: entry.path.clone(), listening: entry.listening });
+            }
+        }
+        let gone: Vec<(i32, u64)> = self.held.keys().filter(|k| !now.contains(k)).copied().collect();
+        for (pid, inode) in gone {
+            if let Some((path, _)) = self.held.remove(&(pid, inode)) {
+                events.push(EventKind::SocketClosed { pid, inode, path });
+            }
+        }
+        events
+    }
+
+    /// Forgets the sockets of a process that exited (its descriptors are closed with it).
+    pub(crate) fn forget_pid(&mut self, pid: i32) -> Vec<EventKind> {
+        let gone: Vec<(i32, u64)> = self.held.keys().filter(|(p, _)| *p == pid).copied().collect();
+        gone.into_iter()
+            .filter_map(|k| self.held.remove(&k).map(|(path, _)| EventKind::SocketClosed { pid, inode: k.1, path }))
+            .collect()
+    }
+}
+
+/// Bound Unix sockets by inode, from `/proc/<pid>/net/unix`. procfs's parser drops the Flags column, which is the
+/// only place the kernel says "listening", so the file is read here.
+fn read_net_unix(pid: i32) -> HashMap<u64, UnixEntry> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/unix"))
+        .or_else(|_| std::fs::read_to_string("/proc/net/unix"))
+        .unwrap_or_default();
+    text.lines().skip(1).filter_map(parse_line).collect()
+}
+
+/// `Num RefCount Protocol Flags Type St Inode [Path]`
+fn parse_line(line: &str) -> Option<(u64, UnixEntry)> {
+    let mut cols = line.split_whitespace();
+    let flags = u32::from_str_radix(cols.nth(3)?, 16).ok()?;
+    let inode: u64 = cols.nth(2)?.parse().ok()?;
+    let path: Vec<&str> = cols.collect();
+    if path.is_empty() {
+        return None;
+    }
+    Some((inode, UnixEntry { path: path.join(" "), listening: flags & SO_ACCEPTCON != 0 }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_listening_and_abstract_entries() {
+        let (inode, e) = parse_line("0000000000000000: 00000002 00000000 00010000 0001 01 123456 /tmp/w.sock").unwrap();
+        assert_eq!((inode, e.path.as_str(), e.listening), (123456, "/tmp/w.sock", true));
+        let (_, e) = parse_line("0000000000000000: 00000002 00000000 00000000 0001 03 77 @abstract").unwrap();
+        assert_eq!((e.path.as_str(), e.listening), ("@abstract", false));
+        assert!(parse_line("0000000000000000: 00000003 00000000 00000000 0001 03 78").is_none());
+    }
+}

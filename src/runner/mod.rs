@@ -1,0 +1,44 @@
+//! The runner: for each configuration, a sandbox, a launch and the observers, producing a RunRecord.
+//! Runs go in parallel (`--jobs`), each isolated in its own sandbox; results keep the matrix order.
+
+mod launcher;
+mod reaper;
+mod run_loop;
+mod sandbox;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use sockdiag_probes::{RunConfig, RunRecord};
+
+use crate::profile::Profile;
+
+/// What every run of one invocation shares.
+pub(crate) struct Plan<'a> {
+    pub(crate) profile: &'a Profile,
+    pub(crate) session: u64,
+    pub(crate) keep_sandbox: bool,
+    /// Identifies this invocation's processes (with the run id) in their environment.
+    pub(crate) token: String,
+}
+
+/// Runs every configuration, `jobs` at a time; `on_done` is called as each run finishes (for progress).
+pub(crate) fn run_all(plan: &Plan, configs: &[RunConfig], jobs: usize, on_done: &(dyn Fn(&RunRecord) + Sync)) -> anyhow::Result<Vec<RunRecord>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<anyhow::Result<RunRecord>>>> = Mutex::new((0..configs.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, configs.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(config) = configs.get(i) else { break };
+                let record = run_loop::run_one(plan, i + 1, *config);
+                if let Ok(r) = &record {
+                    on_done(r);
+                }
+                results.lock().expect("results lock")[i] = Some(record);
+            });
+        }
+    });
+    results.into_inner().expect("results lock").into_iter().map(|r| r.expect("every run ran")).collect()
+}
+

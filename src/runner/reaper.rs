@@ -1,0 +1,106 @@
+//! Supervision: sockdiag is the child subreaper, so every process of a worker's tree — even one whose parent
+//! is gone — comes back to it. One thread reaps them all and hands each exit to the run it belongs to.
+
+use std::collections::HashMap;
+use std::process::{Child, Command};
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::Instant;
+
+use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag, WaitStatus};
+use sockdiag_probes::{EventKind, ExitStatus};
+
+use crate::observers::{Msg, Sink};
+
+#[derive(Default)]
+struct Registry {
+    /// pid → the run it belongs to
+    by_pid: HashMap<i32, Sink>,
+    /// session or group id → the run, for descendants nobody registered (orphans that came back to us)
+    by_group: HashMap<i32, Sink>,
+    children: usize,
+}
+
+struct Reaper {
+    registry: Mutex<Registry>,
+    wake: Condvar,
+}
+
+fn reaper() -> &'static Reaper {
+    static REAPER: OnceLock<Reaper> = OnceLock::new();
+    REAPER.get_or_init(|| {
+        // Orphans of the worker's tree are re-parented to us instead of init, so we get their exit status.
+        let _ = nix::sys::prctl::set_child_subreaper(true);
+        std::thread::spawn(reap_forever);
+        Reaper { registry: Mutex::new(Registry::default()), wake: Condvar::new() }
+    })
+}
+
+/// Spawns `cmd` and registers its pid (and its session, when it leads one) with the run's sink.
+/// Spawning holds the registry lock so the reaper cannot take a child that `Command::spawn` is still waiting on.
+pub(crate) fn spawn(cmd: &mut Command, sink: &Sink, leads_session: bool) -> std::io::Result<Child> {
+    let r = reaper();
+    let mut reg = r.registry.lock().expect("registry lock");
+    let child = cmd.spawn()?;
+    let pid = child.id() as i32;
+    reg.by_pid.insert(pid, sink.clone());
+    if leads_session {
+        reg.by_group.insert(pid, sink.clone());
+    }
+    reg.children += 1;
+    r.wake.notify_all();
+    Ok(child)
+}
+
+/// Adds a descendant found in `/proc` to a run.
+pub(crate) fn adopt(pid: i32, sink: &Sink) {
+    let mut reg = reaper().registry.lock().expect("registry lock");
+    reg.by_pid.entry(pid).or_insert_with(|| sink.clone());
+}
+
+/// Forgets a run's session (after its processes are gone).
+pub(crate) fn forget_group(sid: i32) {
+    reaper().registry.lock().expect("registry lock").by_group.remove(&sid);
+}
+
+fn reap_forever() {
+    let r = reaper();
+    loop {
+        // Wait without reaping, so the zombie's /proc/<pid>/stat (its session and group) can still be read.
+        match waitid(Id::All, WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
+            Ok(status) => {
+                let Some(pid) = status.pid() else { continue };
+                let at = Instant::now();
+                let groups = groups_of(pid.as_raw());
+                let mut reg = r.registry.lock().expect("registry lock");
+                let reaped = waitpid(pid, Some(WaitPidFlag::WNOHANG));
+                let sink = reg.by_pid.remove(&pid.as_raw()).or_else(|| groups.iter().find_map(|g| reg.by_group.get(g).cloned()));
+                reg.children = reg.children.saturating_sub(1);
+                drop(reg);
+                if let (Some(sink), Ok(ws)) = (sink, reaped) {
+                    if let Some(status) = exit_status(ws) {
+                        let event = sink.clock.stamp_at(at, EventKind::Exited { pid: pid.as_raw(), status });
+                        sink.send(Msg::Event(event));
+                    }
+                }
+            }
+            Err(nix::errno::Errno::ECHILD) => {
+                let reg = r.registry.lock().expect("registry lock");
+                let _unused = r.wake.wait_timeout(reg, std::time::Duration::from_millis(200));
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// The session and process group of a (zombie) process.
+fn groups_of(pid: i32) -> Vec<i32> {
+    procfs::process::Process::new(pid).and_then(|p| p.stat()).map(|s| vec![s.session, s.pgrp]).unwrap_or_default()
+}
+
+fn exit_status(ws: WaitStatus) -> Option<ExitStatus> {
+    match ws {
+        WaitStatus::Exited(_, code) => Some(ExitStatus::Code(code)),
+        WaitStatus::Signaled(_, sig, _) => Some(ExitStatus::Signal(sig as i32)),
+        _ => None,
+    }
+}

@@ -1,0 +1,421 @@
+//! One run, event-driven: arm the watchers, spawn, then react to each observation until the worker's tree has
+//! exited, the socket has been reachable and quiet for `settle_ms`, or `window_ms` has passed. Every wait has a
+//! deadline; `/proc` is read when an event calls for it, with a backing-off look in between for what no event
+//! announces (a socket bound in an unwatched place, a database opened).
+
+use std::collections::HashSet;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use sockdiag_probes::{ConnectResult, Endpoint, Event, EventKind, Expected, Outcome, RunConfig, RunRecord, StdioMode, Stream, Timeline};
+
+use super::launcher::{self, Launch};
+use super::sandbox::Sandbox;
+use super::{reaper, Plan};
+use crate::observers::output::LineSplitter;
+use crate::observers::{connect, database, fs, sockets, worker_view, Clock, Msg, Sink};
+
+/// First interval of the look at `/proc` between events; it doubles up to the cap while nothing happens.
+const SCAN_FIRST: Duration = Duration::from_millis(2);
+const SCAN_CAP: Duration = Duration::from_millis(50);
+/// How long output may keep flowing after the last process exited (a descendant may hold the pipe).
+const DRAIN: Duration = Duration::from_millis(100);
+/// How long a worker gets to stop after the profile's message, then after SIGTERM.
+const STOP_GRACE: Duration = Duration::from_millis(1000);
+const TERM_GRACE: Duration = Duration::from_millis(500);
+
+pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Result<RunRecord> {
+    let profile = plan.profile;
+    let mut sandbox = Sandbox::create(id)?;
+    let real = profile.real_vars(plan.session);
+    let vars = profile.sandbox_vars(plan.session, &sandbox.home, &sandbox.data);
+    let database = sandbox.prepare_database(profile, &real, &vars)?;
+    let program = profile.check_command(&vars)?;
+    let expected = Expected {
+        session: plan.session,
+        endpoint: Endpoint::Unix { path: vars.expand(&profile.socket_path) },
+        env: profile.env.iter().map(|(k, v)| (k.clone(), vars.expand(v))).collect(),
+        database: database.as_ref().map(|d| d.display().to_string()),
+    };
+    let output_files = (sandbox.root.join("stdout.log"), sandbox.root.join("stderr.log"));
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let sink = Sink { clock: Clock::start(), tx };
+    let socket_path = PathBuf::from(expected.socket_path());
+    let mut roots = vec![sandbox.root.clone()];
+    roots.extend(socket_path.parent().filter(|p| !p.starts_with(&sandbox.root) && p.is_dir()).map(Path::to_path_buf));
+    let tailed = if config.stdio == StdioMode::File { vec![output_files.0.clone(), output_files.1.clone()] } else { vec![] };
+    let interest = fs::Interest { expected: socket_path.clone(), tailed: tailed.clone() };
+    let watcher = fs::watch(&roots, interest, sink.clone())?;
+
+    let mut obs = Observation::new(plan, id, &expected, sink.clone(), rx);
+    if let (Some(db), Some(section)) = (&database, &profile.database) {
+        obs.record(database::lookup(db, &section.session_query, plan.session));
+    }
+    let mut env: Vec<(String, String)> = vec![("HOME".into(), sandbox.home.display().to_string())];
+    env.extend(expected.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let args: Vec<String> = profile.command[1..].iter().map(|a| vars.expand(a)).collect();
+    let launch = Launch { program: &program, args: args.clone(), env, cwd: &sandbox.root, config, output_files: output_files.clone(), marker: obs.marker.clone() };
+    let mut child = launcher::spawn(&launch, &sink)?;
+    let root = child.id() as i32;
+    let mut argv = vec![program.display().to_string()];
+    argv.extend(args);
+    obs.record(EventKind::Spawned { pid: root, argv });
+    obs.adopt(root);
+    if let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) {
+        crate::observers::output::drain(out, Stream::Stdout, profile.markers.clone(), sink.clone());
+        crate::observers::output::drain(err, Stream::Stderr, profile.markers.clone(), sink.clone());
+        obs.open_streams = 2;
+    }
+    obs.tails = tailed.into_iter().zip([Stream::Stdout, Stream::Stderr]).map(|(p, s)| Tail::new(p, s, profile)).collect();
+
+    obs.watch_until_done();
+    obs.stop_everything();
+    drop(watcher);
+    let lines: Vec<EventKind> = obs.tails.iter_mut().flat_map(Tail::read_to_end).collect();
+    obs.record_all(lines);
+    if config.spawn == sockdiag_probes::SpawnMode::Detached {
+        reaper::forget_group(root);
+    }
+    let events = Timeline::new(std::mem::take(&mut obs.events));
+    let outcome = Outcome::from_timeline(&events, Some(root));
+    if plan.keep_sandbox {
+        eprintln!("sockdiag: run {id} sandbox kept at {}", sandbox.keep().display());
+    }
+    Ok(RunRecord { id, config, expected, outcome, events })
+}
+
+/// The state of one run's observation.
+struct Observation<'a> {
+    plan: &'a Plan<'a>,
+    expected_path: String,
+    env_keys: Vec<String>,
+    marker: String,
+    sink: Sink,
+    rx: Receiver<Msg>,
+    events: Vec<Event>,
+    pids: Vec<i32>,
+    exited: HashSet<i32>,
+    sockets: sockets::SocketTable,
+    files_checked: HashSet<PathBuf>,
+    last_connect: Option<ConnectResult>,
+    connected_at: Option<Instant>,
+    /// Since when the worker serves: a client connected, or the kernel lists a listener of its tree anywhere.
+    serving_since: Option<Instant>,
+    last_change: Instant,
+    open_streams: usize,
+    tails: Vec<Tail>,
+}
+
+impl<'a> Observation<'a> {
+    fn new(plan: &'a Plan<'a>, id: usize, expected: &Expected, sink: Sink, rx: Receiver<Msg>) -> Self {
+        let mut env_keys: Vec<String> = expected.env.keys().cloned().collect();
+        env_keys.push("HOME".into());
+        Observation {
+            plan,
+            expected_path: expected.socket_path().to_string(),
+            env_keys,
+            marker: format!("{}-{id}", plan.token),
+            sink,
+            rx,
+            events: Vec::new(),
+            pids: Vec::new(),
+            exited: HashSet::new(),
+            sockets: sockets::SocketTable::default(),
+            files_checked: HashSet::new(),
+            last_connect: None,
+            connected_at: None,
+            serving_since: None,
+            last_change: Instant::now(),
+            open_streams: 0,
+            tails: Vec::new(),
+        }
+    }
+
+    fn record(&mut self, kind: EventKind) {
+        self.events.push(self.sink.clock.stamp(kind));
+    }
+
+    fn record_all(&mut self, kinds: Vec<EventKind>) {
+        for kind in kinds {
+            self.record(kind);
+        }
+    }
+
+    fn live_pids(&self) -> Vec<i32> {
+        self.pids.iter().copied().filter(|p| !self.exited.contains(p)).collect()
+    }
+
+    /// Takes a process into the run: the reaper routes its exit here, and what it sees is recorded.
+    fn adopt(&mut self, pid: i32) {
+        if self.pids.contains(&pid) {
+            return;
+        }
+        self.pids.push(pid);
+        reaper::adopt(pid, &self.sink);
+        if let Some(view) = worker_view::view(pid, &self.env_keys) {
+            self.record(view);
+        }
+    }
+
+    /// The main loop: react to messages; look at /proc when something happened or the backoff timer fires.
+    fn watch_until_done(&mut self) {
+        let profile = self.plan.profile;
+        let start = Instant::now();
+        let window_end = start + Duration::from_millis(profile.observe.window_ms);
+        let settle = Duration::from_millis(profile.observe.settle_ms);
+        let mut scan_every = SCAN_FIRST;
+        let mut next_scan = start;
+        let mut all_exited_at: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            if now >= next_scan {
+                self.look();
+                next_scan = now + scan_every;
+                scan_every = (scan_every * 2).min(SCAN_CAP);
+            }
+            if self.live_pids().is_empty() {
+                let since = *all_exited_at.get_or_insert(now);
+                if self.open_streams == 0 || now >= since + DRAIN {
+                    break;
+                }
+            }
+            if self.serving_since.is_some_and(|c| now >= c.max(self.last_change) + settle) || now >= window_end {
+                break;
+            }
+            let mut deadline = next_scan.min(window_end);
+            if let Some(since) = all_exited_at {
+                deadline = deadline.min(since + DRAIN);
+            }
+            if let Some(c) = self.serving_since {
+                deadline = deadline.min(c.max(self.last_change) + settle);
+            }
+            match self.rx.recv_deadline(deadline) {
+                Ok(msg) => {
+                    if self.handle(msg) {
+                        self.look();
+                        scan_every = SCAN_FIRST;
+                        next_scan = Instant::now() + scan_every;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+    }
+
+    /// Records a message; returns true when it calls for a fresh look at the worker.
+    fn handle(&mut self, msg: Msg) -> bool {
+        match msg {
+            Msg::Event(event) => {
+                let interesting = !matches!(event.kind, EventKind::Line { .. }) || self.is_listening_line(&event.kind);
+                if let EventKind::Exited { pid, .. } = event.kind {
+                    self.exited.insert(pid);
+                    let closed = self.sockets.forget_pid(pid);
+                    self.events.push(event);
+                    self.record_all(closed);
+                    if self.live_pids().is_empty() {
+                        self.find_stragglers();
+                    }
+                } else {
+                    self.events.push(event);
+                }
+                if interesting {
+                    self.last_change = Instant::now();
+                }
+                interesting || self.connected_at.is_none()
+            }
+            Msg::Grew(path) => {
+                let lines = self.tails.iter_mut().find(|t| t.path == path).map(Tail::read_new).unwrap_or_default();
+                self.record_all(lines);
+                true
+            }
+            Msg::Closed => {
+                self.open_streams = self.open_streams.saturating_sub(1);
+                false
+            }
+        }
+    }
+
+    fn is_listening_line(&self, kind: &EventKind) -> bool {
+        matches!(kind, EventKind::Line { markers, .. } if markers.contains(&sockdiag_probes::Marker::Listening))
+    }
+
+    /// Processes of the run that no tree walk found (a daemon whose parent is gone), by the run's env marker.
+    fn find_stragglers(&mut self) {
+        for pid in marked_processes(&self.marker) {
+            if !self.exited.contains(&pid) {
+                self.adopt(pid);
+            }
+        }
+    }
+
+    /// One look at the worker: its tree, its sockets, the databases it holds, and the expected path.
+    fn look(&mut self) {
+        let live = self.live_pids();
+        let mut tree: Vec<i32> = Vec::new();
+        for pid in live {
+            for p in sockets::tree(pid) {
+                if !tree.contains(&p) {
+                    tree.push(p);
+                }
+            }
+        }
+        for &pid in &tree {
+            if !self.pids.contains(&pid) {
+                self.adopt(pid);
+            }
+        }
+        let scan = sockets::scan_fds(&tree);
+        if let Some(&netns) = tree.first() {
+            let changes = self.sockets.update(netns, &scan);
+            if !changes.is_empty() {
+                self.last_change = Instant::now();
+            }
+            if changes.iter().any(|c| matches!(c, EventKind::SocketBound { listening: true, .. })) {
+                self.serving_since.get_or_insert_with(Instant::now);
+            }
+            self.record_all(changes);
+        }
+        self.check_databases(&scan.files);
+        if self.connected_at.is_none() && fs::file_type(Path::new(&self.expected_path)) != sockdiag_probes::FileType::Gone {
+            self.try_connect();
+        }
+    }
+
+    fn check_databases(&mut self, files: &[(i32, PathBuf)]) {
+        let Some(section) = &self.plan.profile.database else { return };
+        for (pid, path) in files {
+            if !self.files_checked.insert(path.clone()) || !database::is_sqlite(path) {
+                continue;
+            }
+            self.record(EventKind::DatabaseOpened { pid: *pid, path: path.display().to_string() });
+            let lookup = database::lookup(path, &section.session_query, self.plan.session);
+            self.record(lookup);
+        }
+    }
+
+    /// Connects to the expected path; records the attempt when its result differs from the last one.
+    fn try_connect(&mut self) -> ConnectResult {
+        let kind = connect::attempt(&self.expected_path);
+        let EventKind::Connect { result, .. } = kind else { unreachable!("attempt returns a Connect") };
+        if result == ConnectResult::Connected && self.connected_at.is_none() {
+            self.connected_at = Some(Instant::now());
+            self.serving_since.get_or_insert_with(Instant::now);
+        }
+        if self.last_connect != Some(result) {
+            self.last_connect = Some(result);
+            self.record(kind);
+        }
+        result
+    }
+
+    /// Records the end state, asks the worker to stop (the profile's message, then SIGTERM, then SIGKILL) and
+    /// makes sure nothing of the run is left.
+    fn stop_everything(&mut self) {
+        self.look();
+        self.last_connect = None;
+        let reachable = self.try_connect() == ConnectResult::Connected;
+        let live = self.live_pids();
+        let file_type = Some(fs::file_type(Path::new(&self.expected_path))).filter(|t| *t != sockdiag_probes::FileType::Gone);
+        self.record(EventKind::EndState { path: self.expected_path.clone(), file_type, live_pids: live.clone() });
+        if live.is_empty() {
+            self.find_stragglers();
+            if self.live_pids().is_empty() {
+                return;
+            }
+        }
+        if let (true, Some(send)) = (reachable, &self.plan.profile.observe.send) {
+            // Stamped before sending: the worker may react before the send returns.
+            let before = Instant::now();
+            let how = connect::send(&self.expected_path, send.as_bytes());
+            self.events.push(self.sink.clock.stamp_at(before, EventKind::HarnessStop { how }));
+            if self.wait_for_exits(STOP_GRACE) {
+                return;
+            }
+        }
+        self.signal_all(Signal::SIGTERM);
+        if !self.wait_for_exits(TERM_GRACE) {
+            self.signal_all(Signal::SIGKILL);
+            self.wait_for_exits(TERM_GRACE);
+        }
+    }
+
+    fn signal_all(&mut self, signal: Signal) {
+        self.find_stragglers();
+        let live = self.live_pids();
+        if live.is_empty() {
+            return;
+        }
+        self.record(EventKind::HarnessStop { how: format!("{signal} to pids {live:?}") });
+        for pid in live {
+            let _ = kill(Pid::from_raw(pid), signal);
+        }
+    }
+
+    /// Records messages until every process of the run has exited or the grace period ends.
+    fn wait_for_exits(&mut self, grace: Duration) -> bool {
+        let deadline = Instant::now() + grace;
+        while !self.live_pids().is_empty() {
+            match self.rx.recv_deadline(deadline) {
+                Ok(msg) => {
+                    self.handle(msg);
+                }
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+}
+
+/// Live processes whose environment carries this run's marker.
+fn marked_processes(marker: &str) -> Vec<i32> {
+    let needle = std::ffi::OsString::from(marker);
+    let Ok(all) = procfs::process::all_processes() else { return vec![] };
+    all.flatten()
+        .filter(|p| p.stat().is_ok_and(|s| s.state != 'Z'))
+        .filter(|p| p.environ().is_ok_and(|env: std::collections::HashMap<_, _>| env.get(std::ffi::OsStr::new(launcher::RUN_MARKER)) == Some(&needle)))
+        .map(|p| p.pid())
+        .collect()
+}
+
+/// A stdio file (file mode) read as it grows.
+struct Tail {
+    path: PathBuf,
+    offset: u64,
+    splitter: LineSplitter,
+}
+
+impl Tail {
+    fn new(path: PathBuf, stream: Stream, profile: &crate::profile::Profile) -> Self {
+        Tail { path, offset: 0, splitter: LineSplitter::new(stream, profile.markers.clone()) }
+    }
+
+    fn read_new(&mut self) -> Vec<EventKind> {
+        let Ok(mut f) = std::fs::File::open(&self.path) else { return vec![] };
+        if f.seek(SeekFrom::Start(self.offset)).is_err() {
+            return vec![];
+        }
+        let mut buf = Vec::new();
+        // Bounded per read; the rest comes with the next notification or the final read.
+        let n = f.by_ref().take(1 << 20).read_to_end(&mut buf).unwrap_or(0);
+        self.offset += n as u64;
+        self.splitter.feed(&buf[..n])
+    }
+
+    fn read_to_end(&mut self) -> Vec<EventKind> {
+        let mut all = Vec::new();
+        loop {
+            let before = self.offset;
+            all.extend(self.read_new());
+            if self.offset == before {
+                break;
+            }
+        }
+        all.extend(self.splitter.finish());
+        all
+    }
+}

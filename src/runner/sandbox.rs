@@ -1,0 +1,64 @@
+//! The sandbox: a private 0700 directory per run with `home/` and `data/`, the profile's database copied in
+//! (SQLite backup API) or seeded, so a run never touches the user's real files.
+
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use rusqlite::Connection;
+
+use crate::error::UsageError;
+use crate::profile::{Profile, Vars};
+
+pub(crate) struct Sandbox {
+    dir: Option<tempfile::TempDir>,
+    pub(crate) root: PathBuf,
+    pub(crate) home: PathBuf,
+    pub(crate) data: PathBuf,
+}
+
+impl Sandbox {
+    pub(crate) fn create(run_id: usize) -> anyhow::Result<Sandbox> {
+        let dir = tempfile::Builder::new().prefix(&format!("sockdiag-run{run_id}-")).tempdir().context("cannot create the sandbox")?;
+        let root = dir.path().to_path_buf();
+        let mk = |name: &str| -> anyhow::Result<PathBuf> {
+            let p = root.join(name);
+            std::fs::DirBuilder::new().mode(0o700).create(&p).with_context(|| format!("cannot create {}", p.display()))?;
+            Ok(p)
+        };
+        let (home, data) = (mk("home")?, mk("data")?);
+        Ok(Sandbox { dir: Some(dir), root, home, data })
+    }
+
+    /// Copies the profile's database from the real system into the sandbox, or seeds it from `seed_sql`.
+    pub(crate) fn prepare_database(&self, profile: &Profile, real: &Vars, inside: &Vars) -> anyhow::Result<Option<PathBuf>> {
+        let Some(db) = &profile.database else { return Ok(None) };
+        let source = PathBuf::from(real.expand(&db.path));
+        let target = PathBuf::from(inside.expand(&db.path));
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        if source.is_file() {
+            let conn = Connection::open_with_flags(&source, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(|e| UsageError(format!("database {}: {e}", source.display())))?;
+            conn.backup(rusqlite::DatabaseName::Main, &target, None)
+                .map_err(|e| UsageError(format!("database {}: cannot copy it: {e}", source.display())))?;
+        } else if let Some(seed) = &db.seed_sql {
+            let seed_path = profile.dir.join(inside.expand(seed));
+            let sql = std::fs::read_to_string(&seed_path)
+                .map_err(|e| UsageError(format!("database.seed_sql {}: {e}", seed_path.display())))?;
+            let conn = Connection::open(&target)?;
+            conn.execute_batch(&sql.replace("{session}", &inside.session.to_string()))
+                .map_err(|e| UsageError(format!("database.seed_sql {}: {e}", seed_path.display())))?;
+        }
+        Ok(Some(target))
+    }
+
+    /// Keeps the directory after the run and returns where it is.
+    pub(crate) fn keep(&mut self) -> &Path {
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.keep();
+        }
+        &self.root
+    }
+}
