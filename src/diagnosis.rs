@@ -13,7 +13,10 @@ pub(crate) struct Diagnosis {
 }
 
 /// The order in which confirmed hypotheses explain each other: causes before consequences.
-const CAUSAL_ORDER: &[&str] = &["H8", "H7", "H5", "H15", "H13", "H16", "H17", "H4", "H18", "H10", "H2", "H3", "H9", "H1", "H6", "H11", "H14", "H19", "H12"];
+const CAUSAL_ORDER: &[&str] = &[
+    "H8", "H7", "H5", "H15", "H13", "H16", "H17", "H4", "H18", "H10", "H2", "H3", "H9", "H1", "H6", "H11", "H14",
+    "H19", "H12",
+];
 
 impl Diagnosis {
     pub(crate) fn new(session: u64, profile: String, runs: Vec<RunRecord>) -> Diagnosis {

@@ -60,7 +60,8 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     profile.check_command(&profile.real_vars(args.session))?;
     let configs = matrix::expand(args.matrix, args.repeat as usize);
     let jobs = args.jobs.map_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()), |j| j as usize);
-    let plan = runner::Plan { profile: &profile, session: args.session, keep_sandbox: args.keep_sandbox, token: run_token() };
+    let plan =
+        runner::Plan { profile: &profile, session: args.session, keep_sandbox: args.keep_sandbox, token: run_token() };
     let runs = runner::run_all(&plan, &configs, jobs, &|_| {})?;
     let diagnosis = Diagnosis::new(args.session, format!("{} ({})", profile.name, profile.source), runs);
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -79,7 +80,13 @@ fn explain(id: &str) -> anyhow::Result<i32> {
         let known: Vec<&str> = probes.iter().map(|p| p.id()).collect();
         return error::usage(format!("unknown hypothesis {id:?}; known: {}", known.join(", ")));
     };
-    println!("{}: {}\n\nWhat is checked:\n  {}\n\nHow to fix the usual causes:\n  {}", p.id(), p.title(), p.checks(), p.fix());
+    println!(
+        "{}: {}\n\nWhat is checked:\n  {}\n\nHow to fix the usual causes:\n  {}",
+        p.id(),
+        p.title(),
+        p.checks(),
+        p.fix()
+    );
     Ok(EXIT_HEALTHY)
 }
 

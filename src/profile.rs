@@ -159,7 +159,10 @@ impl Profile {
         if file.worker.command.is_empty() || file.worker.command[0].is_empty() {
             return usage(format!("profile {source}: worker.command is empty"));
         }
-        let markers = Markers { entry: compile(&file.markers.entry, "markers.entry", source)?, listening: compile(&file.markers.listening, "markers.listening", source)? };
+        let markers = Markers {
+            entry: compile(&file.markers.entry, "markers.entry", source)?,
+            listening: compile(&file.markers.listening, "markers.listening", source)?,
+        };
         let data_dir = file.data_dir.unwrap_or_else(|| "{home}/.{name}".replace("{name}", &file.name));
         Ok(Profile {
             name: file.name,
@@ -183,7 +186,10 @@ impl Profile {
         };
         let worker = Path::new(&root).join("scripts/hooks/worker.js");
         if !worker.is_file() {
-            return usage(format!("default profile: cannot find the claude-mem worker at {}; pass --profile FILE, {hint}", worker.display()));
+            return usage(format!(
+                "default profile: cannot find the claude-mem worker at {}; pass --profile FILE, {hint}",
+                worker.display()
+            ));
         }
         Ok(())
     }
@@ -191,14 +197,21 @@ impl Profile {
     /// Placeholder values on the real system: the user's home and the profile's real data dir.
     pub(crate) fn real_vars(&self, session: u64) -> Vars {
         let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
-        let mut vars = Vars { session, data_dir: PathBuf::new(), home, profile_dir: self.dir.clone(), plugin_root: plugin_root() };
+        let mut vars =
+            Vars { session, data_dir: PathBuf::new(), home, profile_dir: self.dir.clone(), plugin_root: plugin_root() };
         vars.data_dir = PathBuf::from(vars.expand(&self.data_dir));
         vars
     }
 
     /// The placeholder values inside a sandbox.
     pub(crate) fn sandbox_vars(&self, session: u64, home: &Path, data_dir: &Path) -> Vars {
-        Vars { session, data_dir: data_dir.to_path_buf(), home: home.to_path_buf(), profile_dir: self.dir.clone(), plugin_root: plugin_root() }
+        Vars {
+            session,
+            data_dir: data_dir.to_path_buf(),
+            home: home.to_path_buf(),
+            profile_dir: self.dir.clone(),
+            plugin_root: plugin_root(),
+        }
     }
 
     /// The worker's argv[0], resolved against PATH; a clear error when it is missing or not executable.
@@ -207,7 +220,8 @@ impl Profile {
         let found = if program.contains('/') {
             Some(PathBuf::from(&program))
         } else {
-            std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(&program)).find(|c| c.is_file()))
+            std::env::var_os("PATH")
+                .and_then(|p| std::env::split_paths(&p).map(|d| d.join(&program)).find(|c| c.is_file()))
         };
         let Some(path) = found.filter(|p| p.exists()) else {
             return usage(format!("profile {}: worker.command[0] not found: {program}", self.source));
@@ -225,7 +239,11 @@ fn plugin_root() -> Option<PathBuf> {
 
 fn compile(re: &Option<String>, key: &str, source: &str) -> anyhow::Result<Option<Regex>> {
     re.as_deref()
-        .map(|r| Regex::new(r).map_err(|e| UsageError(format!("profile {source}: {key} is not a valid regex: {}", one_line(&e.to_string()))).into()))
+        .map(|r| {
+            Regex::new(r).map_err(|e| {
+                UsageError(format!("profile {source}: {key} is not a valid regex: {}", one_line(&e.to_string()))).into()
+            })
+        })
         .transpose()
 }
 
@@ -247,8 +265,14 @@ fn check_placeholders(file: &ProfileFile, text: &str, source: &str) -> anyhow::R
         for cap in placeholder_re().captures_iter(value) {
             let name = &cap[1];
             if !PLACEHOLDERS.contains(&name) {
-                let line = text.lines().position(|l| l.contains(&cap[0])).map_or(String::new(), |n| format!(" (line {})", n + 1));
-                return usage(format!("profile {source}: unknown placeholder {{{name}}} in {key}{line}; known: {}", PLACEHOLDERS.join(", ")));
+                let line = text
+                    .lines()
+                    .position(|l| l.contains(&cap[0]))
+                    .map_or(String::new(), |n| format!(" (line {})", n + 1));
+                return usage(format!(
+                    "profile {source}: unknown placeholder {{{name}}} in {key}{line}; known: {}",
+                    PLACEHOLDERS.join(", ")
+                ));
             }
         }
     }
@@ -269,7 +293,8 @@ mod tests {
         Profile::parse(text, "test.toml", PathBuf::from("/p"))
     }
 
-    const MINIMAL: &str = "name = \"w\"\n[worker]\ncommand = [\"w\", \"{session}\"]\n[socket]\npath = \"{data_dir}/w-{session}.sock\"\n";
+    const MINIMAL: &str =
+        "name = \"w\"\n[worker]\ncommand = [\"w\", \"{session}\"]\n[socket]\npath = \"{data_dir}/w-{session}.sock\"\n";
 
     #[test]
     fn expands_placeholders() {

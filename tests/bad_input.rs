@@ -27,17 +27,36 @@ fn malformed_profile() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         ("not-toml.toml", "name = [", "not-toml.toml"),
-        ("unknown-key.toml", "name = \"w\"\nbogus = 1\n[worker]\ncommand = [\"/bin/true\"]\n[socket]\npath = \"/tmp/x.sock\"\n", "bogus"),
-        ("placeholder.toml", "name = \"w\"\n[worker]\ncommand = [\"/bin/true\"]\n[socket]\npath = \"{dta_dir}/x.sock\"\n", "{dta_dir}"),
-        ("empty-command.toml", "name = \"w\"\n[worker]\ncommand = []\n[socket]\npath = \"/tmp/x.sock\"\n", "worker.command"),
-        ("missing-command.toml", "name = \"w\"\n[worker]\ncommand = [\"/nonexistent/worker\"]\n[socket]\npath = \"/tmp/x.sock\"\n", "/nonexistent/worker"),
+        (
+            "unknown-key.toml",
+            "name = \"w\"\nbogus = 1\n[worker]\ncommand = [\"/bin/true\"]\n[socket]\npath = \"/tmp/x.sock\"\n",
+            "bogus",
+        ),
+        (
+            "placeholder.toml",
+            "name = \"w\"\n[worker]\ncommand = [\"/bin/true\"]\n[socket]\npath = \"{dta_dir}/x.sock\"\n",
+            "{dta_dir}",
+        ),
+        (
+            "empty-command.toml",
+            "name = \"w\"\n[worker]\ncommand = []\n[socket]\npath = \"/tmp/x.sock\"\n",
+            "worker.command",
+        ),
+        (
+            "missing-command.toml",
+            "name = \"w\"\n[worker]\ncommand = [\"/nonexistent/worker\"]\n[socket]\npath = \"/tmp/x.sock\"\n",
+            "/nonexistent/worker",
+        ),
     ];
     for (file, text, names) in cases {
         let path = dir.path().join(file);
         std::fs::write(&path, text).unwrap();
         expect_usage_error(&["run", "--session", "28", "--profile", path.to_str().unwrap()], names);
     }
-    expect_usage_error(&["run", "--session", "28", "--profile", "/nonexistent/profile.toml"], "/nonexistent/profile.toml");
+    expect_usage_error(
+        &["run", "--session", "28", "--profile", "/nonexistent/profile.toml"],
+        "/nonexistent/profile.toml",
+    );
 }
 
 #[test]
@@ -49,7 +68,10 @@ fn default_profile_without_the_plugin_suggests_the_demo() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr.contains("CLAUDE_PLUGIN_ROOT") && stderr.contains("fixtures/profiles/crash-cleanup.toml"), "{stderr}");
+    assert!(
+        stderr.contains("CLAUDE_PLUGIN_ROOT") && stderr.contains("fixtures/profiles/crash-cleanup.toml"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -68,7 +68,8 @@ pub fn per_run(runs: &[RunRecord], judge: impl Fn(&RunRecord) -> Finding) -> Fin
     let summary = if n > 1 { format!("{} ({}/{n} runs)", first.summary, chosen.len()) } else { first.summary.clone() };
     // The first run's evidence in full; the others are named, not repeated.
     let mut evidence: Vec<Evidence> = first.evidence.iter().take(EVIDENCE_PER_VERDICT).cloned().collect();
-    let others: Vec<String> = chosen[1..].iter().filter_map(|f| f.evidence.first()?.run).map(|r| r.to_string()).collect();
+    let others: Vec<String> =
+        chosen[1..].iter().filter_map(|f| f.evidence.first()?.run).map(|r| r.to_string()).collect();
     if !others.is_empty() {
         evidence.push(Evidence { run: None, t_us: None, text: format!("likewise in runs {}", others.join(", ")) });
     }

@@ -116,7 +116,8 @@ pub struct Outcome {
 impl Outcome {
     /// Reads the outcome off a finished timeline.
     pub fn from_timeline(events: &Timeline, root_pid: Option<i32>) -> Outcome {
-        let reachable = events.iter().any(|e| matches!(e.kind, EventKind::Connect { result: ConnectResult::Connected, .. }));
+        let reachable =
+            events.iter().any(|e| matches!(e.kind, EventKind::Connect { result: ConnectResult::Connected, .. }));
         let stop = events.harness_stop_us();
         let exit = events.iter().find_map(|e| match &e.kind {
             EventKind::Exited { pid, status } if Some(*pid) == root_pid || root_pid.is_none() => {
@@ -124,12 +125,15 @@ impl Outcome {
             }
             _ => None,
         });
-        let alive_at_end = events.iter().any(|e| matches!(&e.kind, EventKind::EndState { live_pids, .. } if !live_pids.is_empty()));
+        let alive_at_end =
+            events.iter().any(|e| matches!(&e.kind, EventKind::EndState { live_pids, .. } if !live_pids.is_empty()));
         let final_connect_ok = events
             .iter()
             .rev()
             .find_map(|e| match &e.kind {
-                EventKind::Connect { result, .. } if stop.is_none_or(|s| e.t_us <= s) => Some(*result == ConnectResult::Connected),
+                EventKind::Connect { result, .. } if stop.is_none_or(|s| e.t_us <= s) => {
+                    Some(*result == ConnectResult::Connected)
+                }
                 _ => None,
             })
             .unwrap_or(false);

@@ -132,7 +132,9 @@ impl EventKind {
                 let state = if *listening { "listening" } else { "bound, not listening" };
                 format!("pid {pid} holds socket inode {inode} at {path} ({state})")
             }
-            EventKind::SocketClosed { pid, inode, path } => format!("pid {pid} no longer holds socket inode {inode} at {path}"),
+            EventKind::SocketClosed { pid, inode, path } => {
+                format!("pid {pid} no longer holds socket inode {inode} at {path}")
+            }
             EventKind::Connect { path, detail, .. } => format!("connect {path}: {detail}"),
             EventKind::WorkerView { pid, exe, cwd, uid, .. } => format!("pid {pid} runs {exe} as uid {uid} in {cwd}"),
             EventKind::DatabaseOpened { pid, path } => format!("pid {pid} has database {path} open"),
@@ -242,10 +244,13 @@ impl Timeline {
 
     /// The pids the harness spawned.
     pub fn spawned_pids(&self) -> Vec<i32> {
-        self.0.iter().filter_map(|e| match &e.kind {
-            EventKind::Spawned { pid, .. } => Some(*pid),
-            _ => None,
-        }).collect()
+        self.0
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Spawned { pid, .. } => Some(*pid),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The state recorded when observation ended.

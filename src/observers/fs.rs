@@ -44,7 +44,12 @@ pub(crate) fn watch(roots: &[PathBuf], interest: Interest, sink: Sink) -> anyhow
     Ok(watcher)
 }
 
-fn translate(kind: &notify::EventKind, path: &Path, interest: &Interest, recorded: &mut HashSet<PathBuf>) -> Option<Msg> {
+fn translate(
+    kind: &notify::EventKind,
+    path: &Path,
+    interest: &Interest,
+    recorded: &mut HashSet<PathBuf>,
+) -> Option<Msg> {
     use notify::EventKind as K;
     let event = |kind| Some(Msg::Event(sockdiag_probes::Event { t_us: 0, kind }));
     match kind {

@@ -83,7 +83,12 @@ impl SocketTable {
             now.insert((pid, inode));
             let before = self.held.insert((pid, inode), (entry.path.clone(), entry.listening));
             if before.as_ref().is_none_or(|(_, l)| *l != entry.listening) {
-                events.push(EventKind::SocketBound { pid, inode, path: entry.path.clone(), listening: entry.listening });
+                events.push(EventKind::SocketBound {
+                    pid,
+                    inode,
+                    path: entry.path.clone(),
+                    listening: entry.listening,
+                });
             }
         }
         let gone: Vec<(i32, u64)> = self.held.keys().filter(|k| !now.contains(k)).copied().collect();

@@ -14,7 +14,9 @@ pub(super) fn render(d: &Diagnosis, color: bool) -> String {
     out.push_str("\n\n");
     out.push_str(&verdict_table(&d.verdicts, color).to_string());
     out.push_str("\n\n");
-    for v in d.verdicts.iter().filter(|v| matches!(v.status, Status::Confirmed | Status::RuledOut | Status::Inconclusive)) {
+    for v in
+        d.verdicts.iter().filter(|v| matches!(v.status, Status::Confirmed | Status::RuledOut | Status::Inconclusive))
+    {
         out.push_str(&format!("{} {}: {}\n", v.id, v.status.label(), v.summary));
         for e in &v.evidence {
             out.push_str(&format!("    {e}\n"));
@@ -33,7 +35,10 @@ pub(super) fn render(d: &Diagnosis, color: bool) -> String {
 
 fn new_table(header: &[&str]) -> Table {
     let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic).set_width(WIDTH).set_header(header);
+    t.load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(WIDTH)
+        .set_header(header);
     t
 }
 

@@ -23,7 +23,12 @@ pub(crate) struct Plan<'a> {
 }
 
 /// Runs every configuration, `jobs` at a time; `on_done` is called as each run finishes (for progress).
-pub(crate) fn run_all(plan: &Plan, configs: &[RunConfig], jobs: usize, on_done: &(dyn Fn(&RunRecord) + Sync)) -> anyhow::Result<Vec<RunRecord>> {
+pub(crate) fn run_all(
+    plan: &Plan,
+    configs: &[RunConfig],
+    jobs: usize,
+    on_done: &(dyn Fn(&RunRecord) + Sync),
+) -> anyhow::Result<Vec<RunRecord>> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<anyhow::Result<RunRecord>>>> = Mutex::new((0..configs.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
@@ -41,4 +46,3 @@ pub(crate) fn run_all(plan: &Plan, configs: &[RunConfig], jobs: usize, on_done: 
     });
     results.into_inner().expect("results lock").into_iter().map(|r| r.expect("every run ran")).collect()
 }
-

@@ -73,7 +73,10 @@ fn reap_forever() {
                 let groups = groups_of(pid.as_raw());
                 let mut reg = r.registry.lock().expect("registry lock");
                 let reaped = waitpid(pid, Some(WaitPidFlag::WNOHANG));
-                let sink = reg.by_pid.remove(&pid.as_raw()).or_else(|| groups.iter().find_map(|g| reg.by_group.get(g).cloned()));
+                let sink = reg
+                    .by_pid
+                    .remove(&pid.as_raw())
+                    .or_else(|| groups.iter().find_map(|g| reg.by_group.get(g).cloned()));
                 reg.children = reg.children.saturating_sub(1);
                 drop(reg);
                 if let (Some(sink), Ok(ws)) = (sink, reaped) {

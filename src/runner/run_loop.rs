@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use sockdiag_probes::{ConnectResult, Endpoint, Event, EventKind, Expected, Outcome, RunConfig, RunRecord, StdioMode, Stream, Timeline};
+use sockdiag_probes::{
+    ConnectResult, Endpoint, Event, EventKind, Expected, Outcome, RunConfig, RunRecord, StdioMode, Stream, Timeline,
+};
 
 use super::launcher::{self, Launch};
 use super::sandbox::Sandbox;
@@ -47,7 +49,8 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
     let socket_path = PathBuf::from(expected.socket_path());
     let mut roots = vec![sandbox.root.clone()];
     roots.extend(socket_path.parent().filter(|p| !p.starts_with(&sandbox.root) && p.is_dir()).map(Path::to_path_buf));
-    let tailed = if config.stdio == StdioMode::File { vec![output_files.0.clone(), output_files.1.clone()] } else { vec![] };
+    let tailed =
+        if config.stdio == StdioMode::File { vec![output_files.0.clone(), output_files.1.clone()] } else { vec![] };
     let interest = fs::Interest { expected: socket_path.clone(), tailed: tailed.clone() };
     let watcher = fs::watch(&roots, interest, sink.clone())?;
 
@@ -58,7 +61,15 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
     let mut env: Vec<(String, String)> = vec![("HOME".into(), sandbox.home.display().to_string())];
     env.extend(expected.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     let args: Vec<String> = profile.command[1..].iter().map(|a| vars.expand(a)).collect();
-    let launch = Launch { program: &program, args: args.clone(), env, cwd: &sandbox.root, config, output_files: output_files.clone(), marker: obs.marker.clone() };
+    let launch = Launch {
+        program: &program,
+        args: args.clone(),
+        env,
+        cwd: &sandbox.root,
+        config,
+        output_files: output_files.clone(),
+        marker: obs.marker.clone(),
+    };
     let mut child = launcher::spawn(&launch, &sink)?;
     let root = child.id() as i32;
     let mut argv = vec![program.display().to_string()];
@@ -70,7 +81,8 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
         crate::observers::output::drain(err, Stream::Stderr, profile.markers.clone(), sink.clone());
         obs.open_streams = 2;
     }
-    obs.tails = tailed.into_iter().zip([Stream::Stdout, Stream::Stderr]).map(|(p, s)| Tail::new(p, s, profile)).collect();
+    obs.tails =
+        tailed.into_iter().zip([Stream::Stdout, Stream::Stderr]).map(|(p, s)| Tail::new(p, s, profile)).collect();
 
     obs.watch_until_done();
     obs.stop_everything();
@@ -281,7 +293,9 @@ impl<'a> Observation<'a> {
             self.record_all(changes);
         }
         self.check_databases(&scan.files);
-        if self.connected_at.is_none() && fs::file_type(Path::new(&self.expected_path)) != sockdiag_probes::FileType::Gone {
+        if self.connected_at.is_none()
+            && fs::file_type(Path::new(&self.expected_path)) != sockdiag_probes::FileType::Gone
+        {
             self.try_connect();
         }
     }
@@ -320,7 +334,8 @@ impl<'a> Observation<'a> {
         self.last_connect = None;
         let reachable = self.try_connect() == ConnectResult::Connected;
         let live = self.live_pids();
-        let file_type = Some(fs::file_type(Path::new(&self.expected_path))).filter(|t| *t != sockdiag_probes::FileType::Gone);
+        let file_type =
+            Some(fs::file_type(Path::new(&self.expected_path))).filter(|t| *t != sockdiag_probes::FileType::Gone);
         self.record(EventKind::EndState { path: self.expected_path.clone(), file_type, live_pids: live.clone() });
         if live.is_empty() {
             self.find_stragglers();
@@ -377,7 +392,11 @@ fn marked_processes(marker: &str) -> Vec<i32> {
     let Ok(all) = procfs::process::all_processes() else { return vec![] };
     all.flatten()
         .filter(|p| p.stat().is_ok_and(|s| s.state != 'Z'))
-        .filter(|p| p.environ().is_ok_and(|env: std::collections::HashMap<_, _>| env.get(std::ffi::OsStr::new(launcher::RUN_MARKER)) == Some(&needle)))
+        .filter(|p| {
+            p.environ().is_ok_and(|env: std::collections::HashMap<_, _>| {
+                env.get(std::ffi::OsStr::new(launcher::RUN_MARKER)) == Some(&needle)
+            })
+        })
         .map(|p| p.pid())
         .collect()
 }

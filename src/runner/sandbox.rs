@@ -19,11 +19,17 @@ pub(crate) struct Sandbox {
 
 impl Sandbox {
     pub(crate) fn create(run_id: usize) -> anyhow::Result<Sandbox> {
-        let dir = tempfile::Builder::new().prefix(&format!("sockdiag-run{run_id}-")).tempdir().context("cannot create the sandbox")?;
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("sockdiag-run{run_id}-"))
+            .tempdir()
+            .context("cannot create the sandbox")?;
         let root = dir.path().to_path_buf();
         let mk = |name: &str| -> anyhow::Result<PathBuf> {
             let p = root.join(name);
-            std::fs::DirBuilder::new().mode(0o700).create(&p).with_context(|| format!("cannot create {}", p.display()))?;
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&p)
+                .with_context(|| format!("cannot create {}", p.display()))?;
             Ok(p)
         };
         let (home, data) = (mk("home")?, mk("data")?);
@@ -31,7 +37,12 @@ impl Sandbox {
     }
 
     /// Copies the profile's database from the real system into the sandbox, or seeds it from `seed_sql`.
-    pub(crate) fn prepare_database(&self, profile: &Profile, real: &Vars, inside: &Vars) -> anyhow::Result<Option<PathBuf>> {
+    pub(crate) fn prepare_database(
+        &self,
+        profile: &Profile,
+        real: &Vars,
+        inside: &Vars,
+    ) -> anyhow::Result<Option<PathBuf>> {
         let Some(db) = &profile.database else { return Ok(None) };
         let source = PathBuf::from(real.expand(&db.path));
         let target = PathBuf::from(inside.expand(&db.path));

@@ -1,7 +1,7 @@
 //! Facts several probes read off a run: where it started listening, which process is "the worker".
 
-use crate::{EventKind, FileType, Marker, RunRecord};
 use crate::Event;
+use crate::{EventKind, FileType, Marker, RunRecord};
 
 /// The first sign that the worker was listening: a kernel-listed listener, the socket file at the expected path,
 /// or the "listening" line, whichever came first.

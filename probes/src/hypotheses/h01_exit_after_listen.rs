@@ -1,7 +1,7 @@
 //! H1: the worker exits right after creating its socket.
 
 use super::facts::{last_line_before, listen_point, worker_pids};
-use crate::{per_run, ConnectResult, Evidence, EventKind, Finding, Probe, RunRecord, Status};
+use crate::{per_run, ConnectResult, EventKind, Evidence, Finding, Probe, RunRecord, Status};
 
 pub struct ExitAfterListen;
 
@@ -35,7 +35,11 @@ fn judge(run: &RunRecord) -> Finding {
             Some((e, pid, status)) => Finding::new(
                 Status::RuledOut,
                 format!("the worker {status} before any bind or \"listening\" line"),
-                vec![Evidence::at(id, e.t_us, format!("pid {pid} {status}; no listener, socket file or listening line before"))],
+                vec![Evidence::at(
+                    id,
+                    e.t_us,
+                    format!("pid {pid} {status}; no listener, socket file or listening line before"),
+                )],
             ),
             None => Finding::new(
                 Status::Inconclusive,
@@ -51,7 +55,11 @@ fn judge(run: &RunRecord) -> Finding {
         }
         evidence.push(Evidence::at(id, e.t_us, format!("pid {pid} {status}")));
         let after = crate::fmt_ms(e.t_us - listen.t_us).trim_start_matches('+').to_string();
-        return Finding::new(Status::Confirmed, format!("the worker {status} {after} after it started listening"), evidence);
+        return Finding::new(
+            Status::Confirmed,
+            format!("the worker {status} {after} after it started listening"),
+            evidence,
+        );
     }
     let end = run.events.end_state().filter(|(_, _, live)| pids.iter().any(|p| live.contains(p)));
     let stop = run.events.iter().find(|e| matches!(e.kind, EventKind::HarnessStop { .. }));
@@ -63,11 +71,9 @@ fn judge(run: &RunRecord) -> Finding {
             evidence.push(Evidence::at(id, e.t_us, e.kind.describe()));
             Finding::new(Status::RuledOut, "the worker was still alive when observation ended", evidence)
         }
-        (None, None) => Finding::new(
-            Status::Inconclusive,
-            "the worker neither exited nor was seen alive at the end",
-            evidence,
-        ),
+        (None, None) => {
+            Finding::new(Status::Inconclusive, "the worker neither exited nor was seen alive at the end", evidence)
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! H4: the worker binds somewhere other than where clients look.
 
 use super::facts::worker_pids;
-use crate::{per_run, Evidence, EventKind, FileType, Finding, Probe, RunRecord, Status};
+use crate::{per_run, EventKind, Evidence, FileType, Finding, Probe, RunRecord, Status};
 
 pub struct PathMismatch;
 
@@ -33,12 +33,18 @@ fn judge(run: &RunRecord) -> Finding {
         .iter()
         .filter_map(|e| match &e.kind {
             EventKind::SocketBound { path, listening: true, .. } => Some((e.t_us, path.clone(), e.kind.describe())),
-            EventKind::FileCreated { path, file_type: FileType::Socket } => Some((e.t_us, path.clone(), e.kind.describe())),
+            EventKind::FileCreated { path, file_type: FileType::Socket } => {
+                Some((e.t_us, path.clone(), e.kind.describe()))
+            }
             _ => None,
         })
         .collect();
     if let Some((t, _, text)) = sockets.iter().find(|(_, path, _)| path == expected) {
-        return Finding::new(Status::RuledOut, format!("the worker bound the expected path {expected}"), vec![Evidence::at(id, *t, text.clone())]);
+        return Finding::new(
+            Status::RuledOut,
+            format!("the worker bound the expected path {expected}"),
+            vec![Evidence::at(id, *t, text.clone())],
+        );
     }
     let mut evidence: Vec<Evidence> = sockets.iter().map(|(t, _, text)| Evidence::at(id, *t, text.clone())).collect();
     let env_diffs = env_differences(run);
@@ -48,7 +54,11 @@ fn judge(run: &RunRecord) -> Finding {
         return Finding::new(Status::Confirmed, format!("the worker bound {path} instead of {expected}"), evidence);
     }
     if !env_diffs.is_empty() {
-        return Finding::new(Status::Confirmed, "the worker's environment differs from the one the profile sets", evidence);
+        return Finding::new(
+            Status::Confirmed,
+            "the worker's environment differs from the one the profile sets",
+            evidence,
+        );
     }
     Finding::new(
         Status::Inconclusive,

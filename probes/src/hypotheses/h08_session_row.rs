@@ -1,6 +1,6 @@
 //! H8: the session row the worker needs is not in the database it opens.
 
-use crate::{per_run, Evidence, EventKind, Finding, Probe, RowLookup, RunRecord, Status};
+use crate::{per_run, EventKind, Evidence, Finding, Probe, RowLookup, RunRecord, Status};
 
 pub struct SessionRow;
 
@@ -54,9 +54,21 @@ fn judge(run: &RunRecord) -> Finding {
         let seen = Evidence::at(id, *t, format!("pid {pid} has database {db} open"));
         let looked = Evidence::at(id, e.t_us, e.kind.describe());
         return match row {
-            RowLookup::Found => Finding::new(Status::RuledOut, format!("session {session} exists in the database the worker opened"), vec![seen, looked]),
-            RowLookup::Missing => Finding::new(Status::Confirmed, format!("no row for session {session} in {db}, the database the worker opened"), vec![seen, looked]),
-            RowLookup::Error(err) => Finding::new(Status::Confirmed, format!("the database the worker opened cannot answer the session query: {err}"), vec![seen, looked]),
+            RowLookup::Found => Finding::new(
+                Status::RuledOut,
+                format!("session {session} exists in the database the worker opened"),
+                vec![seen, looked],
+            ),
+            RowLookup::Missing => Finding::new(
+                Status::Confirmed,
+                format!("no row for session {session} in {db}, the database the worker opened"),
+                vec![seen, looked],
+            ),
+            RowLookup::Error(err) => Finding::new(
+                Status::Confirmed,
+                format!("the database the worker opened cannot answer the session query: {err}"),
+                vec![seen, looked],
+            ),
         };
     }
     let Some(db) = run.expected.database.as_deref() else {
@@ -79,6 +91,10 @@ fn judge(run: &RunRecord) -> Finding {
             format!("the profile's database cannot answer the session query: {err}"),
             vec![Evidence::at(id, e.t_us, e.kind.describe()), unseen],
         ),
-        None => Finding::new(Status::Inconclusive, "the session row was not looked up", vec![Evidence::run(id, "missing: a session lookup")]),
+        None => Finding::new(
+            Status::Inconclusive,
+            "the session row was not looked up",
+            vec![Evidence::run(id, "missing: a session lookup")],
+        ),
     }
 }

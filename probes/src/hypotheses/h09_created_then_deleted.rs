@@ -1,7 +1,7 @@
 //! H9: the socket file is created, then deleted — and by whom.
 
 use super::facts::known_pids;
-use crate::{fmt_ms, per_run, Event, Evidence, EventKind, FileType, Finding, Probe, RunRecord, Status};
+use crate::{fmt_ms, per_run, Event, EventKind, Evidence, FileType, Finding, Probe, RunRecord, Status};
 
 pub struct CreatedThenDeleted;
 
@@ -39,7 +39,8 @@ fn judge(run: &RunRecord) -> Finding {
     let removed = run.events.after(created.t_us).find(|e| run.events.before_stop(e) && removes(&e.kind, expected));
     let mut evidence = vec![Evidence::at(id, created.t_us, created.kind.describe())];
     let Some(removed) = removed else {
-        let end = run.events.iter().find(|e| matches!(e.kind, EventKind::HarnessStop { .. } | EventKind::EndState { .. }));
+        let end =
+            run.events.iter().find(|e| matches!(e.kind, EventKind::HarnessStop { .. } | EventKind::EndState { .. }));
         if let Some(end) = end {
             evidence.push(Evidence::at(id, end.t_us, end.kind.describe()));
         }
@@ -72,7 +73,10 @@ fn remover(run: &RunRecord, removed: &Event) -> (String, String) {
             let order = if exit.t_us >= removed.t_us { "before" } else { "within the observers' skew of" };
             return (
                 format!("the worker itself (pid {pid})"),
-                format!("pid {pid} was the only process; the removal was seen {order} its exit ({status} at {})", fmt_ms(exit.t_us)),
+                format!(
+                    "pid {pid} was the only process; the removal was seen {order} its exit ({status} at {})",
+                    fmt_ms(exit.t_us)
+                ),
             );
         }
         if exit.is_none() {
@@ -82,5 +86,8 @@ fn remover(run: &RunRecord, removed: &Event) -> (String, String) {
             );
         }
     }
-    ("an unidentified process".to_string(), format!("{} processes were seen ({pids:?}); the removal cannot be attributed", pids.len()))
+    (
+        "an unidentified process".to_string(),
+        format!("{} processes were seen ({pids:?}); the removal cannot be attributed", pids.len()),
+    )
 }
