@@ -32,6 +32,8 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// List the hypotheses
     Probes,
+    /// Kill the workers and remove the sandboxes left by a sockdiag that was killed outright
+    Clean,
     /// Say what is checked for a hypothesis and how to fix its usual causes
     Explain {
         /// A hypothesis id, e.g. H4

@@ -49,6 +49,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             Ok(EXIT_HEALTHY)
         }
         Command::Explain { id } => explain(&id),
+        Command::Clean => {
+            let leftovers = runner::leftovers::Leftovers::find();
+            if leftovers.is_empty() {
+                eprintln!("sockdiag: no leftovers");
+            } else {
+                eprintln!("sockdiag: {}", leftovers.remove());
+            }
+            Ok(EXIT_HEALTHY)
+        }
     }
 }
 
@@ -60,8 +69,10 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     profile.check_command(&profile.real_vars(args.session))?;
     let configs = matrix::expand(args.matrix, args.repeat as usize);
     let jobs = args.jobs.map_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()), |j| j as usize);
-    let plan =
-        runner::Plan { profile: &profile, session: args.session, keep_sandbox: args.keep_sandbox, token: run_token() };
+    report_leftovers();
+    let token = run_token();
+    runner::interrupt::install(token.clone(), args.keep_sandbox)?;
+    let plan = runner::Plan { profile: &profile, session: args.session, keep_sandbox: args.keep_sandbox, token };
     let runs = runner::run_all(&plan, &configs, jobs, &|_| {})?;
     let diagnosis = Diagnosis::new(args.session, format!("{} ({})", profile.name, profile.source), runs);
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -88,6 +99,14 @@ fn explain(id: &str) -> anyhow::Result<i32> {
         p.fix()
     );
     Ok(EXIT_HEALTHY)
+}
+
+/// A killed earlier invocation may have left workers and sandboxes: say so, and remove them.
+fn report_leftovers() {
+    let leftovers = runner::leftovers::Leftovers::find();
+    if !leftovers.is_empty() {
+        eprintln!("sockdiag: a previous sockdiag was killed: {}", leftovers.remove());
+    }
 }
 
 /// Identifies this invocation's processes: our pid and start time.

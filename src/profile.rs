@@ -262,6 +262,9 @@ fn check_placeholders(file: &ProfileFile, text: &str, source: &str) -> anyhow::R
         }
     }
     for (key, value) in fields {
+        if value.contains('\0') {
+            return usage(format!("profile {source}: {key} contains a NUL byte"));
+        }
         for cap in placeholder_re().captures_iter(value) {
             let name = &cap[1];
             if !PLACEHOLDERS.contains(&name) {
@@ -320,6 +323,23 @@ mod tests {
     fn empty_command_is_an_error() {
         let err = parse(&MINIMAL.replace("[\"w\", \"{session}\"]", "[]")).err().unwrap().to_string();
         assert!(err.contains("worker.command is empty"), "{err}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_a_profile_or_a_usage_error(text in "\\PC{0,400}") {
+            if let Err(e) = parse(&text) {
+                proptest::prop_assert!(e.downcast_ref::<UsageError>().is_some(), "{e}");
+            }
+        }
+
+        #[test]
+        fn any_socket_path_is_accepted_or_named(path in "[ -~]{0,80}") {
+            let text = MINIMAL.replace("{data_dir}/w-{session}.sock", &path.replace(['\\', '"'], ""));
+            if let Err(e) = parse(&text) {
+                proptest::prop_assert!(e.to_string().contains("socket.path") || e.to_string().contains("profile"), "{e}");
+            }
+        }
     }
 
     #[test]

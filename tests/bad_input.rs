@@ -82,3 +82,80 @@ fn unknown_hypothesis_for_explain() {
     assert_eq!(ok.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&ok.stdout).contains("H9"));
 }
+
+/// A profile whose real data dir (the database source) is `data`, socket under `socket_dir`.
+fn profile_with(dir: &std::path::Path, data: &std::path::Path, socket_dir: &str) -> std::path::PathBuf {
+    let fixture = common::root().join("target/release/fixture-worker");
+    let text = format!(
+        "name = \"w\"\ndata_dir = \"{}\"\n[worker]\ncommand = [\"{}\", \"healthy\", \"{{session}}\"]\n[socket]\npath = \"{socket_dir}/w.sock\"\n[database]\npath = \"{{data_dir}}/claude-mem.db\"\nsession_query = \"SELECT 1 FROM sdk_sessions WHERE id = ?1\"\n",
+        data.display(),
+        fixture.display()
+    );
+    let path = dir.join("profile.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn databases_that_are_not_sqlite_locked_or_lack_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let db = data.join("claude-mem.db");
+    let profile = profile_with(dir.path(), &data, "{data_dir}");
+    let p = profile.to_str().unwrap();
+
+    std::fs::write(&db, "this is not a database").unwrap();
+    expect_usage_error(&["run", "--session", "28", "--profile", p], "not a SQLite database");
+
+    std::fs::remove_file(&db).unwrap();
+    rusqlite::Connection::open(&db).unwrap().execute_batch("CREATE TABLE other (id INTEGER);").unwrap();
+    expect_usage_error(&["run", "--session", "28", "--profile", p], "no such table");
+
+    std::fs::remove_file(&db).unwrap();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE sdk_sessions (id INTEGER PRIMARY KEY); BEGIN EXCLUSIVE; INSERT INTO sdk_sessions VALUES (28);",
+    )
+    .unwrap();
+    expect_usage_error(&["run", "--session", "28", "--profile", p], "locked");
+    drop(conn);
+}
+
+#[test]
+fn socket_path_with_a_nul_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nul.toml");
+    std::fs::write(
+        &path,
+        "name = \"w\"\n[worker]\ncommand = [\"/bin/true\"]\n[socket]\npath = \"/tmp/a\\u0000b.sock\"\n",
+    )
+    .unwrap();
+    expect_usage_error(&["run", "--session", "28", "--profile", path.to_str().unwrap()], "NUL");
+}
+
+#[test]
+fn socket_directory_that_cannot_be_read() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::create_dir(&secret).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let profile = dir.path().join("p.toml");
+    let fixture = common::root().join("target/release/fixture-worker");
+    std::fs::write(&profile, format!("name = \"w\"\n[worker]\ncommand = [\"{}\", \"healthy\", \"{{session}}\"]\n[socket]\npath = \"{}/w.sock\"\n", fixture.display(), secret.display())).unwrap();
+    std::fs::set_permissions(&profile, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // Root reads everything: run sockdiag as nobody so the directory is really unreadable to it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sockdiag"))
+        .args(["run", "--session", "28", "--profile", profile.to_str().unwrap()])
+        .env("TMPDIR", "/tmp")
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(secret.to_str().unwrap()) && stderr.trim_end().lines().count() == 1, "{stderr}");
+}

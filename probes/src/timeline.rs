@@ -53,6 +53,8 @@ pub enum FileType {
     Socket,
     File,
     Dir,
+    /// A symlink: never followed by the harness.
+    Symlink,
     Other,
     Gone,
 }
@@ -165,6 +167,7 @@ fn file_type_name(t: FileType) -> &'static str {
         FileType::Socket => "socket",
         FileType::File => "regular file",
         FileType::Dir => "directory",
+        FileType::Symlink => "symlink, not followed",
         FileType::Other => "other",
         FileType::Gone => "already gone",
     }

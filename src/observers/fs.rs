@@ -4,6 +4,8 @@
 use std::collections::HashSet;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -17,8 +19,9 @@ use super::{Msg, Sink};
 pub(crate) struct Interest {
     /// The socket path clients expect.
     pub(crate) expected: PathBuf,
-    /// Files the run loop tails (stdio in file mode): growth is forwarded, not recorded.
-    pub(crate) tailed: Vec<PathBuf>,
+    /// Files the run loop tails (stdio in file mode): growth is forwarded, not recorded. The flag is raised when
+    /// a notification is on its way and lowered by the reader, so a flood of writes makes one message, not millions.
+    pub(crate) tailed: Vec<(PathBuf, Arc<AtomicBool>)>,
 }
 
 /// Starts watching `roots` recursively. Dropping the watcher stops it.
@@ -39,7 +42,9 @@ pub(crate) fn watch(roots: &[PathBuf], interest: Interest, sink: Sink) -> anyhow
     })
     .context("cannot start inotify")?;
     for root in roots {
-        watcher.watch(root, RecursiveMode::Recursive).with_context(|| format!("cannot watch {}", root.display()))?;
+        watcher.watch(root, RecursiveMode::Recursive).map_err(|e| {
+            crate::error::UsageError(format!("socket directory {} cannot be watched: {e}", root.display()))
+        })?;
     }
     Ok(watcher)
 }
@@ -67,8 +72,9 @@ fn translate(
         K::Modify(ModifyKind::Name(RenameMode::From)) if recorded.contains(path) || path == interest.expected => {
             event(EventKind::FileRenamed { from: path.display().to_string(), to: None })
         }
-        K::Modify(ModifyKind::Data(_)) | K::Modify(ModifyKind::Any) if interest.tailed.iter().any(|t| t == path) => {
-            Some(Msg::Grew(path.to_path_buf()))
+        K::Modify(ModifyKind::Data(_)) | K::Modify(ModifyKind::Any) => {
+            let (_, pending) = interest.tailed.iter().find(|(t, _)| t == path)?;
+            (!pending.swap(true, Ordering::AcqRel)).then(|| Msg::Grew(path.to_path_buf()))
         }
         _ => None,
     }
@@ -86,6 +92,7 @@ pub(crate) fn file_type(path: &Path) -> FileType {
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() => FileType::Socket,
         Ok(m) if m.is_dir() => FileType::Dir,
+        Ok(m) if m.file_type().is_symlink() => FileType::Symlink,
         Ok(m) if m.is_file() => FileType::File,
         Ok(_) => FileType::Other,
         Err(_) => FileType::Gone,

@@ -50,10 +50,6 @@ pub(crate) struct Sink {
 }
 
 impl Sink {
-    pub(crate) fn emit(&self, kind: EventKind) {
-        let _ = self.tx.send(Msg::Event(self.clock.stamp(kind)));
-    }
-
     pub(crate) fn send(&self, msg: Msg) {
         let _ = self.tx.send(msg);
     }

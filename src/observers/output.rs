@@ -1,7 +1,9 @@
 //! Output observer: the worker's stdout and stderr, line by line, tagged with the profile's markers, in bounded
 //! memory whatever the worker prints.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
+use std::time::Instant;
 
 use regex::Regex;
 use sockdiag_probes::{EventKind, Marker, Stream};
@@ -10,9 +12,10 @@ use super::{Msg, Sink};
 
 /// Longest line kept; the rest of a longer line is counted as dropped.
 const MAX_LINE: usize = 4096;
-/// Bytes kept per stream per run; beyond that lines are counted, not kept.
-const MAX_KEPT: u64 = 1 << 20;
-
+/// Bytes of the first lines kept per stream per run, and of the last lines: the start says how it began, the end
+/// says how it died. What falls between is counted, not kept.
+const HEAD_BYTES: u64 = 512 << 10;
+pub(crate) const TAIL_BYTES: u64 = 512 << 10;
 /// The compiled marker regexes of a profile.
 #[derive(Clone, Default)]
 pub(crate) struct Markers {
@@ -33,56 +36,102 @@ impl Markers {
     }
 }
 
-/// Turns bytes into bounded line events. Shared by the pipe readers and the file tailer.
+/// Turns bytes into bounded line events: the head is reported as it comes, the tail is held back (with the time
+/// each line arrived) until the end, and what falls between is counted. Shared by the pipe readers and the
+/// file tailer.
 pub(crate) struct LineSplitter {
     stream: Stream,
     markers: Markers,
     partial: Vec<u8>,
-    kept: u64,
+    head_kept: u64,
+    /// Raw lines after the head, with their arrival time: turned into events (and matched) only if they survive.
+    tail: VecDeque<(Instant, Vec<u8>)>,
+    tail_kept: u64,
     dropped: u64,
 }
 
 impl LineSplitter {
     pub(crate) fn new(stream: Stream, markers: Markers) -> Self {
-        LineSplitter { stream, markers, partial: Vec::new(), kept: 0, dropped: 0 }
+        LineSplitter {
+            stream,
+            markers,
+            partial: Vec::new(),
+            head_kept: 0,
+            tail: VecDeque::new(),
+            tail_kept: 0,
+            dropped: 0,
+        }
     }
 
-    /// Feeds bytes; returns the complete lines' events.
-    pub(crate) fn feed(&mut self, bytes: &[u8]) -> Vec<EventKind> {
+    /// Feeds bytes that arrived at `at`; returns the head lines to report now.
+    pub(crate) fn feed(&mut self, bytes: &[u8], at: Instant) -> Vec<(Instant, EventKind)> {
         let mut out = Vec::new();
-        for &b in bytes {
-            if b == b'\n' {
-                let line = std::mem::take(&mut self.partial);
-                out.extend(self.line(&line));
-            } else if self.partial.len() < MAX_LINE {
-                self.partial.push(b);
-            } else {
-                self.dropped += 1;
-            }
+        let mut rest = bytes;
+        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+            self.push_partial(&rest[..nl]);
+            let line = std::mem::take(&mut self.partial);
+            out.extend(self.line(&line, at));
+            rest = &rest[nl + 1..];
         }
+        self.push_partial(rest);
         out
     }
 
-    /// Flushes a last unterminated line and reports what was dropped.
-    pub(crate) fn finish(&mut self) -> Vec<EventKind> {
+    /// Flushes a last unterminated line, the held-back tail, and what was dropped.
+    pub(crate) fn finish(&mut self, at: Instant) -> Vec<(Instant, EventKind)> {
         let line = std::mem::take(&mut self.partial);
-        let mut out: Vec<EventKind> = if line.is_empty() { vec![] } else { self.line(&line).into_iter().collect() };
+        let mut out: Vec<(Instant, EventKind)> =
+            if line.is_empty() { vec![] } else { self.line(&line, at).into_iter().collect() };
+        let tail: Vec<(Instant, Vec<u8>)> = self.tail.drain(..).collect();
+        out.extend(tail.into_iter().map(|(t, bytes)| (t, self.event(&bytes))));
+        self.tail_kept = 0;
         if self.dropped > 0 {
-            out.push(EventKind::OutputDropped { stream: self.stream, bytes: self.dropped });
+            out.push((at, EventKind::OutputDropped { stream: self.stream, bytes: self.dropped }));
             self.dropped = 0;
         }
         out
     }
 
-    fn line(&mut self, bytes: &[u8]) -> Option<EventKind> {
-        if self.kept + bytes.len() as u64 > MAX_KEPT {
-            self.dropped += bytes.len() as u64 + 1;
-            return None;
-        }
-        self.kept += bytes.len() as u64 + 1;
+    fn push_partial(&mut self, bytes: &[u8]) {
+        let room = MAX_LINE.saturating_sub(self.partial.len()).min(bytes.len());
+        self.partial.extend_from_slice(&bytes[..room]);
+        self.dropped += (bytes.len() - room) as u64;
+    }
+
+    /// True once the head budget is spent: what comes next can only join the tail.
+    pub(crate) fn head_full(&self) -> bool {
+        self.head_kept >= HEAD_BYTES - MAX_LINE as u64
+    }
+
+    /// Counts bytes that were never read (a file's middle) as dropped; the tail before them is dropped too.
+    pub(crate) fn skip(&mut self, bytes: u64) {
+        self.dropped += bytes + self.tail_kept + self.partial.len() as u64;
+        self.tail.clear();
+        self.tail_kept = 0;
+        self.partial.clear();
+    }
+
+    fn event(&self, bytes: &[u8]) -> EventKind {
         let text = String::from_utf8_lossy(bytes).trim_end_matches('\r').to_string();
         let markers = self.markers.tag(&text);
-        Some(EventKind::Line { stream: self.stream, text, markers })
+        EventKind::Line { stream: self.stream, text, markers }
+    }
+
+    fn line(&mut self, bytes: &[u8], at: Instant) -> Option<(Instant, EventKind)> {
+        let size = bytes.len() as u64 + 1;
+        // Once a line has gone to the tail, the head is closed: the order of lines is kept.
+        if self.tail.is_empty() && self.dropped == 0 && self.head_kept + size <= HEAD_BYTES {
+            self.head_kept += size;
+            return Some((at, self.event(bytes)));
+        }
+        self.tail.push_back((at, bytes.to_vec()));
+        self.tail_kept += size;
+        while self.tail_kept > TAIL_BYTES {
+            let Some((_, old)) = self.tail.pop_front() else { break };
+            self.tail_kept -= old.len() as u64 + 1;
+            self.dropped += old.len() as u64 + 1;
+        }
+        None
     }
 }
 
@@ -91,21 +140,79 @@ pub(crate) fn drain(pipe: impl Read + Send + 'static, stream: Stream, markers: M
     std::thread::spawn(move || {
         let mut splitter = LineSplitter::new(stream, markers);
         let mut reader = BufReader::with_capacity(64 * 1024, pipe);
+        let report = |lines: Vec<(Instant, EventKind)>| {
+            for (at, kind) in lines {
+                sink.send(Msg::Event(sink.clock.stamp_at(at, kind)));
+            }
+        };
         loop {
             let n = match reader.fill_buf() {
                 Ok([]) | Err(_) => break,
                 Ok(buf) => {
-                    for kind in splitter.feed(buf) {
-                        sink.emit(kind);
-                    }
+                    report(splitter.feed(buf, Instant::now()));
                     buf.len()
                 }
             };
             reader.consume(n);
         }
-        for kind in splitter.finish() {
-            sink.emit(kind);
-        }
+        report(splitter.finish(Instant::now()));
         sink.send(Msg::Closed);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn kept_bytes(events: &[(Instant, EventKind)]) -> (u64, u64) {
+        let mut kept = 0;
+        let mut dropped = 0;
+        for (_, e) in events {
+            match e {
+                EventKind::Line { text, .. } => {
+                    assert!(!text.contains('\n'));
+                    kept += text.len() as u64 + 1;
+                }
+                EventKind::OutputDropped { bytes, .. } => dropped += bytes,
+                _ => {}
+            }
+        }
+        (kept, dropped)
+    }
+
+    proptest! {
+        #[test]
+        fn memory_stays_bounded_and_nothing_is_lost_silently(chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..20_000), 0..200)) {
+            let mut s = LineSplitter::new(Stream::Stdout, Markers::default());
+            let now = Instant::now();
+            let mut events = Vec::new();
+            for c in &chunks {
+                events.extend(s.feed(c, now));
+            }
+            events.extend(s.finish(now));
+            let (kept, dropped) = kept_bytes(&events);
+            // A byte of invalid UTF-8 becomes U+FFFD (3 bytes): the bound holds within that factor.
+            prop_assert!(kept <= 3 * (HEAD_BYTES + TAIL_BYTES + MAX_LINE as u64));
+            let total: u64 = chunks.iter().map(|c| c.len() as u64).sum();
+            // Lossy UTF-8 may grow a kept line; everything else is kept or counted.
+            if chunks.iter().all(|c| std::str::from_utf8(c).is_ok()) && total > 0 {
+                prop_assert!(kept + dropped + 1 >= total, "kept {} + dropped {} < {}", kept, dropped, total);
+            }
+        }
+
+        #[test]
+        fn markers_tag_exactly_the_matching_lines(lines in proptest::collection::vec("[a-z ]{0,30}", 0..50)) {
+            let markers = Markers { entry: None, listening: Some(Regex::new("listening").unwrap()) };
+            let mut s = LineSplitter::new(Stream::Stderr, markers);
+            let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+            let events = s.feed(text.as_bytes(), Instant::now());
+            prop_assert_eq!(events.len(), lines.len());
+            for ((_, e), l) in events.iter().zip(&lines) {
+                let EventKind::Line { text, markers, .. } = e else { panic!("a line") };
+                prop_assert_eq!(text, l);
+                prop_assert_eq!(markers.contains(&Marker::Listening), l.contains("listening"));
+            }
+        }
+    }
 }

@@ -1,7 +1,9 @@
 //! The runner: for each configuration, a sandbox, a launch and the observers, producing a RunRecord.
 //! Runs go in parallel (`--jobs`), each isolated in its own sandbox; results keep the matrix order.
 
+pub(crate) mod interrupt;
 mod launcher;
+pub(crate) mod leftovers;
 mod reaper;
 mod run_loop;
 mod sandbox;

@@ -51,6 +51,11 @@ pub(crate) fn spawn(cmd: &mut Command, sink: &Sink, leads_session: bool) -> std:
     Ok(child)
 }
 
+/// Stops any further spawn for the rest of the process's life (on interrupt): spawning needs this lock.
+pub(crate) fn freeze_spawning() {
+    std::mem::forget(reaper().registry.lock().expect("registry lock"));
+}
+
 /// Adds a descendant found in `/proc` to a run.
 pub(crate) fn adopt(pid: i32, sink: &Sink) {
     let mut reg = reaper().registry.lock().expect("registry lock");

@@ -6,6 +6,8 @@
 use std::collections::HashSet;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -51,7 +53,11 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
     roots.extend(socket_path.parent().filter(|p| !p.starts_with(&sandbox.root) && p.is_dir()).map(Path::to_path_buf));
     let tailed =
         if config.stdio == StdioMode::File { vec![output_files.0.clone(), output_files.1.clone()] } else { vec![] };
-    let interest = fs::Interest { expected: socket_path.clone(), tailed: tailed.clone() };
+    let pending: Vec<Arc<AtomicBool>> = tailed.iter().map(|_| Arc::new(AtomicBool::new(false))).collect();
+    let interest = fs::Interest {
+        expected: socket_path.clone(),
+        tailed: tailed.iter().cloned().zip(pending.iter().cloned()).collect(),
+    };
     let watcher = fs::watch(&roots, interest, sink.clone())?;
 
     let mut obs = Observation::new(plan, id, &expected, sink.clone(), rx);
@@ -81,14 +87,19 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
         crate::observers::output::drain(err, Stream::Stderr, profile.markers.clone(), sink.clone());
         obs.open_streams = 2;
     }
-    obs.tails =
-        tailed.into_iter().zip([Stream::Stdout, Stream::Stderr]).map(|(p, s)| Tail::new(p, s, profile)).collect();
+    obs.tails = tailed
+        .into_iter()
+        .zip(pending)
+        .zip([Stream::Stdout, Stream::Stderr])
+        .map(|((p, f), s)| Tail::new(p, f, s, profile))
+        .collect();
 
     obs.watch_until_done();
     obs.stop_everything();
+    obs.drain_output();
     drop(watcher);
-    let lines: Vec<EventKind> = obs.tails.iter_mut().flat_map(Tail::read_to_end).collect();
-    obs.record_all(lines);
+    let lines: Vec<(Instant, EventKind)> = obs.tails.iter_mut().flat_map(Tail::read_to_end).collect();
+    obs.record_stamped(lines);
     if config.spawn == sockdiag_probes::SpawnMode::Detached {
         reaper::forget_group(root);
     }
@@ -149,6 +160,12 @@ impl<'a> Observation<'a> {
 
     fn record(&mut self, kind: EventKind) {
         self.events.push(self.sink.clock.stamp(kind));
+    }
+
+    fn record_stamped(&mut self, lines: Vec<(Instant, EventKind)>) {
+        for (at, kind) in lines {
+            self.events.push(self.sink.clock.stamp_at(at, kind));
+        }
     }
 
     fn record_all(&mut self, kinds: Vec<EventKind>) {
@@ -242,7 +259,7 @@ impl<'a> Observation<'a> {
             }
             Msg::Grew(path) => {
                 let lines = self.tails.iter_mut().find(|t| t.path == path).map(Tail::read_new).unwrap_or_default();
-                self.record_all(lines);
+                self.record_stamped(lines);
                 true
             }
             Msg::Closed => {
@@ -371,6 +388,20 @@ impl<'a> Observation<'a> {
         }
     }
 
+    /// Once the processes are gone, the pipe readers still flush what they held back (a flood's tail, the count
+    /// of dropped bytes): wait for them to close, with a deadline (a descendant may still hold a pipe).
+    fn drain_output(&mut self) {
+        let deadline = Instant::now() + DRAIN;
+        while self.open_streams > 0 {
+            match self.rx.recv_deadline(deadline) {
+                Ok(msg) => {
+                    self.handle(msg);
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
     /// Records messages until every process of the run has exited or the grace period ends.
     fn wait_for_exits(&mut self, grace: Duration) -> bool {
         let deadline = Instant::now() + grace;
@@ -401,20 +432,29 @@ fn marked_processes(marker: &str) -> Vec<i32> {
         .collect()
 }
 
-/// A stdio file (file mode) read as it grows.
+/// A stdio file (file mode) read as it grows. Once the head budget is spent, only the last bytes can still be kept,
+/// so the middle of a flood is skipped on disk instead of being read.
 struct Tail {
     path: PathBuf,
+    pending: Arc<AtomicBool>,
     offset: u64,
     splitter: LineSplitter,
 }
 
 impl Tail {
-    fn new(path: PathBuf, stream: Stream, profile: &crate::profile::Profile) -> Self {
-        Tail { path, offset: 0, splitter: LineSplitter::new(stream, profile.markers.clone()) }
+    fn new(path: PathBuf, pending: Arc<AtomicBool>, stream: Stream, profile: &crate::profile::Profile) -> Self {
+        Tail { path, pending, offset: 0, splitter: LineSplitter::new(stream, profile.markers.clone()) }
     }
 
-    fn read_new(&mut self) -> Vec<EventKind> {
+    fn read_new(&mut self) -> Vec<(Instant, EventKind)> {
+        self.pending.store(false, Ordering::Release);
         let Ok(mut f) = std::fs::File::open(&self.path) else { return vec![] };
+        let len = f.metadata().map_or(0, |m| m.len());
+        let keep_from = len.saturating_sub(crate::observers::output::TAIL_BYTES);
+        if self.splitter.head_full() && keep_from > self.offset {
+            self.splitter.skip(keep_from - self.offset);
+            self.offset = keep_from;
+        }
         if f.seek(SeekFrom::Start(self.offset)).is_err() {
             return vec![];
         }
@@ -422,10 +462,10 @@ impl Tail {
         // Bounded per read; the rest comes with the next notification or the final read.
         let n = f.by_ref().take(1 << 20).read_to_end(&mut buf).unwrap_or(0);
         self.offset += n as u64;
-        self.splitter.feed(&buf[..n])
+        self.splitter.feed(&buf[..n], Instant::now())
     }
 
-    fn read_to_end(&mut self) -> Vec<EventKind> {
+    fn read_to_end(&mut self) -> Vec<(Instant, EventKind)> {
         let mut all = Vec::new();
         loop {
             let before = self.offset;
@@ -434,7 +474,7 @@ impl Tail {
                 break;
             }
         }
-        all.extend(self.splitter.finish());
+        all.extend(self.splitter.finish(Instant::now()));
         all
     }
 }

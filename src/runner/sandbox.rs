@@ -19,10 +19,12 @@ pub(crate) struct Sandbox {
 
 impl Sandbox {
     pub(crate) fn create(run_id: usize) -> anyhow::Result<Sandbox> {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("sockdiag-run{run_id}-"))
-            .tempdir()
-            .context("cannot create the sandbox")?;
+        let dir = super::interrupt::create_sandbox(|| {
+            Ok(tempfile::Builder::new()
+                .prefix(&format!("{}{}-run{run_id}-", super::leftovers::SANDBOX_PREFIX, std::process::id()))
+                .tempdir()
+                .context("cannot create the sandbox")?)
+        })?;
         let root = dir.path().to_path_buf();
         let mk = |name: &str| -> anyhow::Result<PathBuf> {
             let p = root.join(name);
@@ -50,10 +52,16 @@ impl Sandbox {
             std::fs::create_dir_all(parent)?;
         }
         if source.is_file() {
+            if !crate::observers::database::is_sqlite(&source) {
+                return Err(UsageError(format!("database {}: not a SQLite database", source.display())).into());
+            }
             let conn = Connection::open_with_flags(&source, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
                 .map_err(|e| UsageError(format!("database {}: {e}", source.display())))?;
+            conn.busy_timeout(std::time::Duration::from_millis(500))?;
             conn.backup(rusqlite::DatabaseName::Main, &target, None)
                 .map_err(|e| UsageError(format!("database {}: cannot copy it: {e}", source.display())))?;
+            check_query(&target, &db.session_query, inside.session)
+                .map_err(|e| UsageError(format!("database {}: database.session_query fails: {e}", source.display())))?;
         } else if let Some(seed) = &db.seed_sql {
             let seed_path = profile.dir.join(inside.expand(seed));
             let sql = std::fs::read_to_string(&seed_path)
@@ -71,5 +79,22 @@ impl Sandbox {
             let _ = dir.keep();
         }
         &self.root
+    }
+}
+
+/// The profile's session query must at least run against the user's database (a missing row is a diagnosis; a
+/// missing table or a broken query is a mistake in the input).
+fn check_query(db: &Path, query: &str, session: u64) -> rusqlite::Result<()> {
+    let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    match conn.query_row(query, [session as i64], |_| Ok(())) {
+        Ok(()) | Err(rusqlite::Error::QueryReturnedNoRows) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // Kept or removed by TempDir's drop (which never follows a symlink): either way, no longer ours to clean.
+        super::interrupt::unregister_sandbox(&self.root);
     }
 }

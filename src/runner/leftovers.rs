@@ -1,0 +1,73 @@
+//! What an invocation leaves behind only if it is killed outright (SIGKILL): workers still running and sandboxes
+//! still on disk. Both carry the pid of the sockdiag that made them — the run marker in the environment
+//! (`SOCKDIAG_RUN=<pid>-…`) and the sandbox name (`sockdiag-<pid>-run…`) — so a later invocation can tell
+//! they are orphans (that pid is gone) and remove them.
+
+use std::path::PathBuf;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::launcher::RUN_MARKER;
+
+/// Prefix of every sandbox directory in the temp dir.
+pub(crate) const SANDBOX_PREFIX: &str = "sockdiag-";
+
+/// Orphaned processes and sandboxes of sockdiag invocations that are no longer running.
+#[derive(Default)]
+pub(crate) struct Leftovers {
+    pub(crate) pids: Vec<i32>,
+    pub(crate) sandboxes: Vec<PathBuf>,
+}
+
+impl Leftovers {
+    pub(crate) fn find() -> Leftovers {
+        Leftovers { pids: orphan_processes(), sandboxes: orphan_sandboxes() }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pids.is_empty() && self.sandboxes.is_empty()
+    }
+
+    /// Kills the processes and removes the sandboxes (never following a symlink); returns what it did, in words.
+    pub(crate) fn remove(&self) -> String {
+        for &pid in &self.pids {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        let removed = self.sandboxes.iter().filter(|d| std::fs::remove_dir_all(d).is_ok()).count();
+        format!(
+            "killed {} leftover process(es) {:?}, removed {removed} leftover sandbox(es) of killed sockdiag runs",
+            self.pids.len(),
+            self.pids
+        )
+    }
+}
+
+/// The sockdiag pid a marker or a sandbox name starts with, if that sockdiag is gone.
+fn dead_owner(tag: &str) -> bool {
+    let Some(owner) = tag.split('-').next().and_then(|p| p.parse::<i32>().ok()) else { return false };
+    owner != std::process::id() as i32 && !PathBuf::from(format!("/proc/{owner}")).exists()
+}
+
+fn orphan_processes() -> Vec<i32> {
+    let Ok(all) = procfs::process::all_processes() else { return vec![] };
+    all.flatten()
+        .filter(|p| {
+            p.environ()
+                .ok()
+                .and_then(|env| env.get(std::ffi::OsStr::new(RUN_MARKER)).cloned())
+                .is_some_and(|m| dead_owner(&m.to_string_lossy()))
+        })
+        .map(|p| p.pid())
+        .collect()
+}
+
+fn orphan_sandboxes() -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return vec![] };
+    entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| e.file_name().to_str().and_then(|n| n.strip_prefix(SANDBOX_PREFIX)).is_some_and(dead_owner))
+        .map(|e| e.path())
+        .collect()
+}

@@ -1,0 +1,298 @@
+//! Reliability and safety, against the real binary and hostile workers: signals mid-matrix, leftovers of a
+//! killed sockdiag, output floods, fork storms, closed stdio, a worker leaving its group, a symlink planted at the
+//! socket path, and the user's real home left untouched.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use notify::{RecursiveMode, Watcher};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A private temp dir for one sockdiag invocation (its TMPDIR), watched for the worker's socket.
+struct Scene {
+    tmp: tempfile::TempDir,
+}
+
+impl Scene {
+    fn new() -> Scene {
+        Scene { tmp: tempfile::tempdir().unwrap() }
+    }
+
+    fn dir(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sockdiag"));
+        cmd.args(args).env("TMPDIR", self.dir()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Starts `sockdiag run` on a hostile profile and returns once a worker's socket (or symlink) exists.
+    fn start_and_wait_for_socket(&self, mode: &str) -> Child {
+        let (tx, rx) = mpsc::channel();
+        let mut watcher = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
+            if let Ok(e) = e {
+                if e.kind.is_create() && e.paths.iter().any(|p| p.ends_with("worker-28.sock")) {
+                    let _ = tx.send(());
+                }
+            }
+        })
+        .unwrap();
+        watcher.watch(self.dir(), RecursiveMode::Recursive).unwrap();
+        let profile = common::profile(&format!("hostile-{mode}"));
+        let child =
+            self.command(&["run", "--session", "28", "--profile", &profile, "--window-ms", "20000"]).spawn().unwrap();
+        rx.recv_timeout(DEADLINE).expect("a worker bound its socket");
+        child
+    }
+
+    fn sandboxes(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.dir())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("sockdiag-"))
+            .map(|e| e.path())
+            .collect()
+    }
+}
+
+/// Live processes started by the sockdiag with this pid (their environment carries its marker).
+fn marked_by(sockdiag_pid: u32) -> Vec<i32> {
+    let prefix = format!("SOCKDIAG_RUN={sockdiag_pid}-");
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let zombie = stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if !zombie && environ.split(|&b| b == 0).any(|v| v.starts_with(prefix.as_bytes())) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Waits (on pidfds) until the processes are gone or zombies, with a deadline.
+fn wait_gone(pids: &[i32], deadline: Duration) {
+    let end = Instant::now() + deadline;
+    for &pid in pids {
+        // SAFETY: pidfd_open(2); a non-negative result is a descriptor we own.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd < 0 {
+            continue;
+        }
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        let left = end.saturating_duration_since(Instant::now()).as_millis() as i32;
+        let mut pfd =
+            libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd()), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut pfd, 1, left) };
+    }
+}
+
+/// Waits for `child` with a deadline; returns its exit code, or 128 + signal.
+fn wait_with_deadline(child: &mut Child) -> (i32, Duration) {
+    let start = Instant::now();
+    let pid = child.id() as i32;
+    wait_gone(&[pid], DEADLINE);
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    (status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)), start.elapsed())
+}
+
+fn interrupt(mode: &str, signal: i32) {
+    let scene = Scene::new();
+    let mut child = scene.start_and_wait_for_socket(mode);
+    let pid = child.id();
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(pid as i32, signal) };
+    let (code, took) = wait_with_deadline(&mut child);
+    assert_eq!(code, 128 + signal, "exit code after signal {signal}");
+    assert!(took < Duration::from_millis(2500), "sockdiag took {took:?} to stop");
+    assert_eq!(marked_by(pid), Vec::<i32>::new(), "every worker and descendant is gone");
+    assert_eq!(scene.sandboxes(), Vec::<PathBuf>::new(), "sandboxes removed");
+}
+
+#[test]
+fn sigint_mid_matrix_stops_a_double_forked_daemon() {
+    interrupt("double-fork", libc::SIGINT);
+}
+
+#[test]
+fn sigterm_mid_matrix_stops_a_worker_that_ignores_sigterm() {
+    interrupt("ignore-term", libc::SIGTERM);
+}
+
+#[test]
+fn leftovers_of_a_killed_sockdiag_are_reported_and_removed() {
+    let scene = Scene::new();
+    let mut child = scene.start_and_wait_for_socket("ignore-term");
+    let pid = child.id();
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    let leftovers = marked_by(pid);
+    assert!(!leftovers.is_empty(), "a killed sockdiag leaves its workers behind");
+    assert!(!scene.sandboxes().is_empty(), "and its sandboxes");
+    let out = scene.command(&["clean"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("leftover process"), "{stderr}");
+    wait_gone(&leftovers, Duration::from_secs(5));
+    assert_eq!(marked_by(pid), Vec::<i32>::new());
+    assert_eq!(scene.sandboxes(), Vec::<PathBuf>::new());
+}
+
+/// Peak RSS (KiB) of a child, from wait4's rusage.
+fn wait4_maxrss(child: &Child) -> (i32, i64) {
+    let mut status = 0;
+    // SAFETY: zeroed rusage is a valid out-parameter.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child.
+    unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+}
+
+#[test]
+fn a_gigabyte_flood_keeps_memory_bounded() {
+    let scene = Scene::new();
+    let profile = common::profile("hostile-flood");
+    let mut cmd = scene.command(&["run", "--session", "28", "--profile", &profile, "--format", "json"]);
+    let report_path = scene.dir().join("report.json");
+    cmd.args(["--report", report_path.to_str().unwrap()]).stdout(Stdio::null());
+    // Reaped by wait4 (for its rusage), not by Child::wait.
+    #[expect(clippy::zombie_processes, reason = "wait4 reaps it")]
+    let child = cmd.spawn().unwrap();
+    let (code, maxrss_kib) = wait4_maxrss(&child);
+    assert!(code <= 1, "a diagnosis, not an error: exit {code}");
+    assert!(maxrss_kib < 64 * 1024, "peak RSS {maxrss_kib} KiB");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    for run in report["runs"].as_array().unwrap() {
+        let mut kept: BTreeMap<String, usize> = BTreeMap::new();
+        let mut dropped: BTreeMap<String, u64> = BTreeMap::new();
+        for e in run["events"].as_array().unwrap() {
+            let stream = e["stream"].as_str().unwrap_or_default().to_string();
+            match e["kind"].as_str().unwrap() {
+                "line" => *kept.entry(stream).or_default() += e["text"].as_str().unwrap().len() + 1,
+                "output_dropped" => *dropped.entry(stream).or_default() += e["bytes"].as_u64().unwrap(),
+                _ => {}
+            }
+        }
+        assert!(kept.values().all(|&k| k <= 1 << 20), "run {}: kept {kept:?}", run["id"]);
+        if run["config"]["stdio"] != "ignore" {
+            for stream in ["stdout", "stderr"] {
+                assert!(dropped.get(stream).copied().unwrap_or(0) > 0, "run {}: dropped {dropped:?}", run["id"]);
+            }
+        }
+    }
+}
+
+fn run_to_completion(mode: &str) -> (i32, u32, serde_json::Value) {
+    let scene = Scene::new();
+    let profile = common::profile(&format!("hostile-{mode}"));
+    let mut child =
+        scene.command(&["run", "--session", "28", "--profile", &profile, "--format", "json"]).spawn().unwrap();
+    let pid = child.id();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    let (code, _) = wait_with_deadline(&mut child);
+    assert_eq!(marked_by(pid), Vec::<i32>::new(), "{mode}: nothing left behind");
+    assert_eq!(scene.sandboxes(), Vec::<PathBuf>::new(), "{mode}: sandboxes removed");
+    (code, pid, serde_json::from_str(&stdout).unwrap_or_default())
+}
+
+#[test]
+fn a_thousand_children_are_all_stopped() {
+    let (code, _, _) = run_to_completion("fork-many");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn a_worker_that_closes_its_stdio_is_observed() {
+    let (code, _, report) = run_to_completion("close-stdio");
+    assert_eq!(code, 0, "{report}");
+}
+
+#[test]
+fn a_worker_that_leaves_its_process_group_is_stopped() {
+    let (code, _, report) = run_to_completion("leave-group");
+    assert_eq!(code, 0, "{report}");
+}
+
+#[test]
+fn a_symlink_at_the_socket_path_is_reported_and_never_followed() {
+    let scene = Scene::new();
+    let target = scene.dir().join("hostile-target");
+    std::fs::write(&target, "precious").unwrap();
+    let profile = common::profile("hostile-symlink-escape");
+    let out = scene
+        .command(&["run", "--session", "28", "--profile", &profile, "--format", "json", "--window-ms", "500"])
+        .output()
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious", "the symlink's target is untouched");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seen = report["runs"][0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "file_created" && e["file_type"] == "symlink");
+    assert!(seen, "the symlink is reported");
+    assert_eq!(out.status.code(), Some(1), "never reachable: a failure");
+    assert_eq!(scene.sandboxes(), Vec::<PathBuf>::new());
+}
+
+/// Every file under `dir` with its size, mtime and content.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u64, std::time::SystemTime, Vec<u8>)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let m = e.metadata().unwrap();
+            if m.is_dir() {
+                stack.push(e.path());
+            } else {
+                out.insert(e.path(), (m.len(), m.modified().unwrap(), std::fs::read(e.path()).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_users_home_and_data_are_untouched() {
+    let scene = Scene::new();
+    let home = scene.dir().join("real-home");
+    let data = home.join(".claude-mem");
+    std::fs::create_dir_all(&data).unwrap();
+    let conn = rusqlite::Connection::open(data.join("claude-mem.db")).unwrap();
+    conn.execute_batch("CREATE TABLE sdk_sessions (id INTEGER PRIMARY KEY); INSERT INTO sdk_sessions VALUES (28);")
+        .unwrap();
+    drop(conn);
+    std::fs::write(data.join("settings.json"), "{}").unwrap();
+    let before = snapshot(&home);
+    let (tx, rx) = mpsc::channel();
+    let mut watcher = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
+        if let Ok(e) = e {
+            if !e.kind.is_access() {
+                let _ = tx.send(e);
+            }
+        }
+    })
+    .unwrap();
+    watcher.watch(&home, RecursiveMode::Recursive).unwrap();
+    let profile = common::profile("crash-cleanup");
+    let out = scene.command(&["run", "--session", "28", "--profile", &profile]).env("HOME", &home).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    drop(watcher);
+    let changes: Vec<notify::Event> = rx.try_iter().collect();
+    assert!(changes.is_empty(), "the real home was modified: {changes:?}");
+    assert_eq!(snapshot(&home), before);
+}
