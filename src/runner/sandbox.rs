@@ -20,7 +20,7 @@ pub(crate) struct Sandbox {
 impl Sandbox {
     pub(crate) fn create(run_id: usize) -> anyhow::Result<Sandbox> {
         let dir = super::interrupt::create_sandbox(|| {
-            Ok(tempfile::Builder::new()
+            tempfile::Builder::new()
                 .prefix(&format!("{}{}-run{run_id}-", super::leftovers::SANDBOX_PREFIX, std::process::id()))
                 .tempdir()
                 .context("cannot create the sandbox")?)
