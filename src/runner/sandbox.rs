@@ -23,7 +23,7 @@ impl Sandbox {
             tempfile::Builder::new()
                 .prefix(&format!("{}{}-run{run_id}-", super::leftovers::SANDBOX_PREFIX, std::process::id()))
                 .tempdir()
-                .context("cannot create the sandbox")?)
+                .context("cannot create the sandbox")
         })?;
         let root = dir.path().to_path_buf();
         let mk = |name: &str| -> anyhow::Result<PathBuf> {
