@@ -17,6 +17,9 @@ use crate::matrix::MatrixKind;
     after_help = "Examples:\n  \
                   sockdiag run --session 28 --profile fixtures/profiles/crash-cleanup.toml\n  \
                   sockdiag run --session 28 --profile my-worker.toml --matrix full --format json\n  \
+                  sockdiag run --session 28 --profile my-worker.toml --report report.md\n  \
+                  sockdiag check --baseline baseline.json --session 28 --profile my-worker.toml\n  \
+                  sockdiag render report.json --format markdown\n  \
                   sockdiag probes\n  \
                   sockdiag explain H9\n\n\
                   Exit codes: 0 healthy in every configuration, 1 failure reproduced, 2 bad input, 3 internal error."
@@ -30,6 +33,10 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Spawn the worker under a matrix of configurations and diagnose it
     Run(RunArgs),
+    /// Run, then compare each verdict's status with a saved JSON report (exit 0 same, 1 different, 2 bad baseline)
+    Check(CheckArgs),
+    /// Re-judge the runs of a saved JSON report with this version's probes and print it in another format
+    Render(RenderArgs),
     /// List the hypotheses
     Probes,
     /// Kill the workers and remove the sandboxes left by a sockdiag that was killed outright
@@ -43,6 +50,16 @@ pub(crate) enum Command {
 
 #[derive(Args)]
 pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub(crate) options: RunOptions,
+    /// Output format on stdout
+    #[arg(long, value_enum, default_value = "table")]
+    pub(crate) format: Format,
+}
+
+/// What `run` and `check` share: which worker, which configurations, how to observe and where to write the report.
+#[derive(Args)]
+pub(crate) struct RunOptions {
     /// The session id the worker serves (a positive integer)
     #[arg(long, value_name = "N", value_parser = parse_session, allow_hyphen_values = true)]
     pub(crate) session: u64,
@@ -58,10 +75,7 @@ pub(crate) struct RunArgs {
     /// Runs at a time (default: the number of cores)
     #[arg(long, value_name = "J", value_parser = clap::value_parser!(u32).range(1..=256))]
     pub(crate) jobs: Option<u32>,
-    /// Output format on stdout
-    #[arg(long, value_enum, default_value = "table")]
-    pub(crate) format: Format,
-    /// Also write the report to FILE (in --format)
+    /// Also write the report to FILE: Markdown (REPORT_TEMPLATE.md), or JSON / JUnit XML when FILE ends in .json / .xml
     #[arg(long, value_name = "FILE")]
     pub(crate) report: Option<PathBuf>,
     /// Keep each run's sandbox and print where it is
@@ -70,12 +84,46 @@ pub(crate) struct RunArgs {
     /// Overrides the profile's [observe] window_ms
     #[arg(long, value_name = "MS")]
     pub(crate) window_ms: Option<u64>,
+    /// Print at most one line on stdout (run: the root cause; check: the differences); the exit code says the rest
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct CheckArgs {
+    /// The saved JSON report (`--format json`) whose verdicts are expected
+    #[arg(long, value_name = "FILE")]
+    pub(crate) baseline: PathBuf,
+    /// Write this run's JSON report to the baseline file instead of comparing
+    #[arg(long)]
+    pub(crate) update_baseline: bool,
+    #[command(flatten)]
+    pub(crate) run: RunOptions,
+}
+
+#[derive(Args)]
+pub(crate) struct RenderArgs {
+    /// A JSON report saved by `sockdiag run --format json` (or `--update-baseline`)
+    #[arg(value_name = "FILE")]
+    pub(crate) saved: PathBuf,
+    /// Output format on stdout
+    #[arg(long, value_enum, default_value = "markdown")]
+    pub(crate) format: Format,
+    /// Also write the report to FILE: Markdown (REPORT_TEMPLATE.md), or JSON / JUnit XML when FILE ends in .json / .xml
+    #[arg(long, value_name = "FILE")]
+    pub(crate) report: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Format {
+    /// Tables and evidence for a terminal or a CI log
     Table,
+    /// The whole diagnosis, runs and events included (DESIGN §5 fields)
     Json,
+    /// REPORT_TEMPLATE.md rendered: root cause, tables, timelines (Mermaid and text), environment
+    Markdown,
+    /// JUnit XML: one testcase per hypothesis (per configuration group where it applies)
+    Junit,
 }
 
 fn parse_session(s: &str) -> Result<u64, String> {

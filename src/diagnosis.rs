@@ -1,15 +1,34 @@
-//! The diagnosis: every verdict, every run, and the most likely root cause, built from the confirmed verdicts.
+//! The diagnosis: every verdict, every run, where and how it was made, and the most likely root cause, built from
+//! the confirmed verdicts in causal order and the decisive facts of the recorded runs.
 
-use serde::Serialize;
-use sockdiag_probes::{all_probes, RunRecord, Status, Verdict};
+use serde::{Deserialize, Serialize};
+use sockdiag_probes::{all_probes, fmt_ms, Event, EventKind, Marker, RunConfig, RunRecord, Status, Stream, Verdict};
+
+use crate::context::Environment;
 
 #[derive(Serialize)]
 pub(crate) struct Diagnosis {
     pub(crate) session: u64,
     pub(crate) profile: String,
+    /// The command that reproduces this diagnosis.
+    pub(crate) command: String,
+    pub(crate) environment: Environment,
     pub(crate) verdicts: Vec<Verdict>,
     pub(crate) runs: Vec<RunRecord>,
     pub(crate) root_cause: Option<String>,
+}
+
+/// What a saved JSON report is read back as: the recorded runs and their context. Verdicts are not read: the
+/// probes judge the runs again, so a report saved by an older version is judged by this one.
+#[derive(Deserialize)]
+pub(crate) struct Saved {
+    session: u64,
+    profile: String,
+    #[serde(default)]
+    command: String,
+    #[serde(default)]
+    environment: Environment,
+    runs: Vec<RunRecord>,
 }
 
 /// The order in which confirmed hypotheses explain each other: causes before consequences.
@@ -18,11 +37,25 @@ const CAUSAL_ORDER: &[&str] = &[
     "H19", "H12",
 ];
 
+/// Longest output line quoted in the root cause.
+const QUOTE_MAX: usize = 200;
+
 impl Diagnosis {
-    pub(crate) fn new(session: u64, profile: String, runs: Vec<RunRecord>) -> Diagnosis {
+    pub(crate) fn new(
+        session: u64,
+        profile: String,
+        command: String,
+        environment: Environment,
+        runs: Vec<RunRecord>,
+    ) -> Diagnosis {
         let verdicts: Vec<Verdict> = all_probes().iter().map(|p| p.verdict(&runs)).collect();
-        let root_cause = root_cause(&verdicts);
-        Diagnosis { session, profile, verdicts, runs, root_cause }
+        let root_cause = root_cause(&verdicts, &runs);
+        Diagnosis { session, profile, command, environment, verdicts, runs, root_cause }
+    }
+
+    /// Judges the runs of a saved report again.
+    pub(crate) fn from_saved(saved: Saved) -> Diagnosis {
+        Diagnosis::new(saved.session, saved.profile, saved.command, saved.environment, saved.runs)
     }
 
     /// True when some run failed or some hypothesis is confirmed.
@@ -31,13 +64,72 @@ impl Diagnosis {
     }
 }
 
-fn root_cause(verdicts: &[Verdict]) -> Option<String> {
+/// One or two sentences: the confirmed hypotheses, causes first, each with the fact that decided it; then what
+/// the worker said and did as it failed, from a run that kept its output.
+fn root_cause(verdicts: &[Verdict], runs: &[RunRecord]) -> Option<String> {
     let mut confirmed: Vec<&Verdict> = verdicts.iter().filter(|v| v.status == Status::Confirmed).collect();
     confirmed.sort_by_key(|v| CAUSAL_ORDER.iter().position(|id| *id == v.id).unwrap_or(usize::MAX));
-    let first = confirmed.first()?;
-    let mut text = format!("{} ({}): {}", first.title, first.id, first.summary);
-    for v in confirmed.iter().skip(1) {
-        text.push_str(&format!("; then {} ({}): {}", v.title, v.id, v.summary));
+    if confirmed.is_empty() {
+        return None;
+    }
+    let chain: Vec<String> = confirmed.iter().map(|v| format!("{} ({}): {}", v.title, v.id, v.summary)).collect();
+    let mut text = capitalize(&chain.join("; then "));
+    text.push('.');
+    if let Some(facts) = last_words(runs) {
+        text.push(' ');
+        text.push_str(&facts);
     }
     Some(text)
+}
+
+/// What the worker wrote after it said it was listening (or, without such a line, its last line) and how it
+/// ended, in the first failing run that kept its output; and whether production throws that output away.
+fn last_words(runs: &[RunRecord]) -> Option<String> {
+    let run = runs.iter().find(|r| !r.outcome.healthy && !r.config.discards_output() && has_lines(r))?;
+    let exit = run.events.own_exits().next();
+    let end = exit.map_or(u64::MAX, |(e, _, _)| e.t_us);
+    let listening = run.events.marker(Marker::Listening);
+    let after_listening = listening.and_then(|l| run.events.after(l.t_us).find(|e| is_line(e) && e.t_us <= end));
+    let (said, line) = match after_listening {
+        Some(line) => ("after \"listening\" it wrote", line),
+        None => ("its last line was", run.events.iter().rev().find(|e| is_line(e) && e.t_us <= end)?),
+    };
+    let mut text =
+        format!("Run {} ({}) shows more: {said} {} at {}", run.id, run.config, quote(line), fmt_ms(line.t_us));
+    if let Some((e, pid, status)) = exit {
+        text.push_str(&format!(", and pid {pid} {status} at {}", fmt_ms(e.t_us)));
+    }
+    let production = runs.iter().find(|r| r.config == RunConfig::PRODUCTION);
+    if production.is_some_and(|p| p.config.discards_output()) {
+        text.push_str(&format!("; the production configuration ({}) discards this output", RunConfig::PRODUCTION));
+    }
+    text.push('.');
+    Some(text)
+}
+
+fn is_line(e: &Event) -> bool {
+    matches!(e.kind, EventKind::Line { .. })
+}
+
+fn has_lines(run: &RunRecord) -> bool {
+    run.events.iter().any(is_line)
+}
+
+/// `"text" (stderr)`, cut to a readable length.
+fn quote(line: &Event) -> String {
+    let EventKind::Line { stream, text, .. } = &line.kind else { return String::new() };
+    let mut text = text.clone();
+    if text.chars().count() > QUOTE_MAX {
+        text = text.chars().take(QUOTE_MAX).collect::<String>() + "…";
+    }
+    let stream = match stream {
+        Stream::Stdout => "stdout",
+        Stream::Stderr => "stderr",
+    };
+    format!("{text:?} ({stream})")
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map_or(String::new(), |c| c.to_uppercase().collect::<String>() + chars.as_str())
 }

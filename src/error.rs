@@ -12,6 +12,8 @@ pub(crate) fn usage<T>(msg: impl Into<String>) -> anyhow::Result<T> {
 
 pub(crate) const EXIT_HEALTHY: i32 = 0;
 pub(crate) const EXIT_REPRODUCED: i32 = 1;
+/// `check`: some verdict differs from the baseline.
+pub(crate) const EXIT_DIFFERS: i32 = 1;
 pub(crate) const EXIT_USAGE: i32 = 2;
 pub(crate) const EXIT_INTERNAL: i32 = 3;
 

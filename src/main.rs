@@ -1,22 +1,25 @@
 //! sockdiag: cli → profile → matrix → runner (sandbox, launcher, observers) → probes → report.
 
+mod check;
 mod cli;
+mod context;
 mod diagnosis;
 mod error;
+mod explain;
 mod matrix;
 mod observers;
 mod profile;
 mod report;
 mod runner;
 
-use std::io::IsTerminal;
-
 use clap::Parser;
 
-use cli::{Cli, Command, RunArgs};
+use cli::{CheckArgs, Cli, Command, Format, RenderArgs, RunArgs, RunOptions};
+use context::Environment;
 use diagnosis::Diagnosis;
-use error::{exit_code, EXIT_HEALTHY, EXIT_REPRODUCED, EXIT_USAGE};
+use error::{exit_code, EXIT_DIFFERS, EXIT_HEALTHY, EXIT_REPRODUCED, EXIT_USAGE};
 use profile::Profile;
+use report::Style;
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -42,13 +45,10 @@ fn main() {
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Run(args) => run(args),
-        Command::Probes => {
-            for p in sockdiag_probes::all_probes() {
-                println!("{:<4} {}", p.id(), p.title());
-            }
-            Ok(EXIT_HEALTHY)
-        }
-        Command::Explain { id } => explain(&id),
+        Command::Check(args) => check(args),
+        Command::Render(args) => render(args),
+        Command::Probes => Ok(explain::list(Style::for_stdout())),
+        Command::Explain { id } => explain::one(&id, Style::for_stdout()),
         Command::Clean => {
             let leftovers = runner::leftovers::Leftovers::find();
             if leftovers.is_empty() {
@@ -62,43 +62,88 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<i32> {
-    let mut profile = Profile::load(args.profile.as_deref())?;
-    if let Some(w) = args.window_ms {
-        profile.observe.window_ms = w;
+    let diagnosis = diagnose(&args.options)?;
+    let style = Style::for_stdout();
+    if args.options.quiet {
+        print!("{}", report::quiet_line(&diagnosis).unwrap_or_default());
+    } else {
+        print!("{}", report::render(&diagnosis, args.format, style)?);
     }
-    profile.check_command(&profile.real_vars(args.session))?;
-    let configs = matrix::expand(args.matrix, args.repeat as usize);
-    let jobs = args.jobs.map_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()), |j| j as usize);
-    report_leftovers();
-    let token = run_token();
-    runner::interrupt::install(token.clone(), args.keep_sandbox)?;
-    let plan = runner::Plan { profile: &profile, session: args.session, keep_sandbox: args.keep_sandbox, token };
-    let runs = runner::run_all(&plan, &configs, jobs, &|_| {})?;
-    let diagnosis = Diagnosis::new(args.session, format!("{} ({})", profile.name, profile.source), runs);
-    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let text = report::render(&diagnosis, args.format, color)?;
-    print!("{text}");
-    if let Some(path) = &args.report {
-        let plain = report::render(&diagnosis, args.format, false)?;
-        std::fs::write(path, plain).map_err(|e| error::UsageError(format!("--report {}: {e}", path.display())))?;
-    }
+    write_report(&diagnosis, args.options.report.as_deref())?;
     Ok(if diagnosis.reproduced() { EXIT_REPRODUCED } else { EXIT_HEALTHY })
 }
 
-fn explain(id: &str) -> anyhow::Result<i32> {
-    let probes = sockdiag_probes::all_probes();
-    let Some(p) = probes.iter().find(|p| p.id().eq_ignore_ascii_case(id)) else {
-        let known: Vec<&str> = probes.iter().map(|p| p.id()).collect();
-        return error::usage(format!("unknown hypothesis {id:?}; known: {}", known.join(", ")));
+/// Runs, then compares with the baseline (read first: a bad baseline costs no run).
+fn check(args: CheckArgs) -> anyhow::Result<i32> {
+    let baseline = if args.update_baseline { None } else { Some(check::load(&args.baseline)?) };
+    let diagnosis = diagnose(&args.run)?;
+    write_report(&diagnosis, args.run.report.as_deref())?;
+    let Some(baseline) = baseline else {
+        let json = report::render(&diagnosis, Format::Json, Style::PLAIN)?;
+        std::fs::write(&args.baseline, json)
+            .map_err(|e| error::UsageError(format!("--baseline {}: {e}", args.baseline.display())))?;
+        if !args.run.quiet {
+            println!("sockdiag: baseline written to {}", args.baseline.display());
+        }
+        return Ok(EXIT_HEALTHY);
     };
-    println!(
-        "{}: {}\n\nWhat is checked:\n  {}\n\nHow to fix the usual causes:\n  {}",
-        p.id(),
-        p.title(),
-        p.checks(),
-        p.fix()
-    );
-    Ok(EXIT_HEALTHY)
+    let diffs = check::compare(&baseline, &diagnosis.verdicts);
+    let rel = |t: &str| report::relative(&diagnosis, t);
+    match (diffs.is_empty(), args.run.quiet) {
+        (true, true) => {}
+        (true, false) => println!(
+            "sockdiag: the {} verdicts are the same as in {}",
+            diagnosis.verdicts.len(),
+            args.baseline.display()
+        ),
+        (false, true) => println!("{}", check::one_line(&diffs)),
+        (false, false) => {
+            println!("sockdiag: {} verdict(s) differ from {}\n", diffs.len(), args.baseline.display());
+            println!("{}", check::table(&diffs, rel, Style::for_stdout()));
+            if let Some(cause) = &diagnosis.root_cause {
+                println!("\nMost likely root cause now: {}", rel(cause));
+            }
+        }
+    }
+    Ok(if diffs.is_empty() { EXIT_HEALTHY } else { EXIT_DIFFERS })
+}
+
+/// Judges the runs of a saved JSON report again and prints them in another format.
+fn render(args: RenderArgs) -> anyhow::Result<i32> {
+    let name = args.saved.display();
+    let text = std::fs::read_to_string(&args.saved).map_err(|e| error::UsageError(format!("{name}: {e}")))?;
+    let saved = serde_json::from_str(&text)
+        .map_err(|e| error::UsageError(format!("{name}: not a sockdiag JSON report: {e}")))?;
+    let diagnosis = Diagnosis::from_saved(saved);
+    print!("{}", report::render(&diagnosis, args.format, Style::for_stdout())?);
+    write_report(&diagnosis, args.report.as_deref())?;
+    Ok(if diagnosis.reproduced() { EXIT_REPRODUCED } else { EXIT_HEALTHY })
+}
+
+/// profile → matrix → runner → probes.
+fn diagnose(opts: &RunOptions) -> anyhow::Result<Diagnosis> {
+    let mut profile = Profile::load(opts.profile.as_deref())?;
+    if let Some(w) = opts.window_ms {
+        profile.observe.window_ms = w;
+    }
+    profile.check_command(&profile.real_vars(opts.session))?;
+    let configs = matrix::expand(opts.matrix, opts.repeat as usize);
+    let jobs = opts.jobs.map_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()), |j| j as usize);
+    report_leftovers();
+    let token = run_token();
+    runner::interrupt::install(token.clone(), opts.keep_sandbox)?;
+    let plan = runner::Plan { profile: &profile, session: opts.session, keep_sandbox: opts.keep_sandbox, token };
+    let runs = runner::run_all(&plan, &configs, jobs, &|_| {})?;
+    let name = format!("{} ({})", profile.name, profile.source);
+    Ok(Diagnosis::new(opts.session, name, context::reproduce_command(opts), Environment::detect(), runs))
+}
+
+/// `--report FILE`, in the format its name asks for, without colour.
+fn write_report(diagnosis: &Diagnosis, path: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let Some(path) = path else { return Ok(()) };
+    let text = report::render(diagnosis, report::format_for_file(path), Style::PLAIN)?;
+    std::fs::write(path, text).map_err(|e| error::UsageError(format!("--report {}: {e}", path.display())))?;
+    Ok(())
 }
 
 /// A killed earlier invocation may have left workers and sandboxes: say so, and remove them.

@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::timeline::{ConnectResult, EventKind, ExitStatus, Timeline};
 
 /// How the launcher starts the worker, as `child_process.spawn`'s `detached` option does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SpawnMode {
     /// Same session and process group as the launcher.
@@ -18,7 +18,7 @@ pub enum SpawnMode {
 }
 
 /// Where the worker's stdout and stderr go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StdioMode {
     /// `/dev/null`, as `stdio: 'ignore'`.
@@ -30,7 +30,7 @@ pub enum StdioMode {
 }
 
 /// One point of the matrix. The first configuration of every matrix is the production one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RunConfig {
     pub spawn: SpawnMode,
     pub stdio: StdioMode,
@@ -62,7 +62,7 @@ impl fmt::Display for RunConfig {
 }
 
 /// Where clients look for the worker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Endpoint {
     /// A Unix socket file.
@@ -70,7 +70,7 @@ pub enum Endpoint {
 }
 
 /// What the profile says the worker should do, resolved for this run's sandbox.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Expected {
     pub session: u64,
     pub endpoint: Endpoint,
@@ -79,6 +79,9 @@ pub struct Expected {
     /// The database the profile names, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
+    /// The run's private directory, so that reports can print its paths as `<sandbox>/...`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
 }
 
 impl Expected {
@@ -90,7 +93,7 @@ impl Expected {
 }
 
 /// Everything recorded about one run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
     pub id: usize,
     pub config: RunConfig,
@@ -100,7 +103,7 @@ pub struct RunRecord {
 }
 
 /// How a run ended, from the client's point of view.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {
     /// A client connected at the expected path at least once.
     pub reachable: bool,

@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One observation, stamped with microseconds since the worker was spawned.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Event {
     pub t_us: u64,
     #[serde(flatten)]
@@ -14,7 +14,7 @@ pub struct Event {
 }
 
 /// Which stream a line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stream {
     Stdout,
@@ -22,7 +22,7 @@ pub enum Stream {
 }
 
 /// A profile marker that a line matched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Marker {
     Entry,
@@ -30,7 +30,7 @@ pub enum Marker {
 }
 
 /// How a process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExitStatus {
     Code(i32),
@@ -47,7 +47,7 @@ impl fmt::Display for ExitStatus {
 }
 
 /// What kind of file appeared at a path (looked up when the event arrived; `gone` if it had already vanished).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FileType {
     Socket,
@@ -60,7 +60,7 @@ pub enum FileType {
 }
 
 /// What a client got when it tried the expected endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectResult {
     Connected,
@@ -70,7 +70,7 @@ pub enum ConnectResult {
 }
 
 /// What the session lookup found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "lookup", content = "detail", rename_all = "snake_case")]
 pub enum RowLookup {
     Found,
@@ -79,7 +79,7 @@ pub enum RowLookup {
 }
 
 /// Every kind of observation. Observers produce them; probes read them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventKind {
     /// The harness started a process (the worker, or a launcher).
@@ -174,7 +174,7 @@ fn file_type_name(t: FileType) -> &'static str {
 }
 
 /// The events of one run, in time order, with the questions probes ask of them.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Timeline(Vec<Event>);
 

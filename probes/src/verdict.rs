@@ -1,11 +1,11 @@
 //! What a probe concludes about one hypothesis.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Evidence;
 
 /// The four answers a probe can give. Only these strings ever reach JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Confirmed,

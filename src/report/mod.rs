@@ -1,14 +1,64 @@
 //! Reporters turn a finished diagnosis into text; the caller decides where it goes.
 
 mod json;
+mod junit;
+mod markdown;
+mod mermaid;
 mod table;
+mod view;
+
+use std::path::Path;
 
 use crate::cli::Format;
 use crate::diagnosis::Diagnosis;
 
-pub(crate) fn render(diagnosis: &Diagnosis, format: Format, color: bool) -> anyhow::Result<String> {
-    match format {
-        Format::Table => Ok(table::render(diagnosis, color)),
-        Format::Json => json::render(diagnosis),
+/// How the terminal wants text: colour or not, and how wide.
+#[derive(Clone, Copy)]
+pub(crate) struct Style {
+    pub(crate) color: bool,
+    pub(crate) width: u16,
+}
+
+impl Style {
+    /// Plain text for files and pipes: no colour, 80 columns.
+    pub(crate) const PLAIN: Style = Style { color: false, width: 80 };
+
+    /// Colour only on a terminal and never with NO_COLOR; the terminal's width there, 80 columns elsewhere.
+    pub(crate) fn for_stdout() -> Style {
+        use std::io::IsTerminal;
+        if !std::io::stdout().is_terminal() {
+            return Style::PLAIN;
+        }
+        let width = textwrap::termwidth().clamp(40, u16::MAX as usize) as u16;
+        Style { color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()), width }
     }
+}
+
+pub(crate) fn render(diagnosis: &Diagnosis, format: Format, style: Style) -> anyhow::Result<String> {
+    match format {
+        Format::Table => Ok(table::render(diagnosis, style)),
+        Format::Json => json::render(diagnosis),
+        Format::Markdown => markdown::render(diagnosis),
+        Format::Junit => junit::render(diagnosis),
+    }
+}
+
+/// The format `--report FILE` is written in: JSON or JUnit XML by extension, Markdown otherwise.
+pub(crate) fn format_for_file(path: &Path) -> Format {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("json") => Format::Json,
+        Some("xml") => Format::Junit,
+        _ => Format::Markdown,
+    }
+}
+
+/// The `--quiet` line: the root cause, paths relative to `<sandbox>`; nothing when there is none.
+pub(crate) fn quiet_line(diagnosis: &Diagnosis) -> Option<String> {
+    let paths = view::Paths::of(diagnosis);
+    diagnosis.root_cause.as_deref().map(|c| format!("{}\n", paths.rel(c)))
+}
+
+/// `text` with every run's sandbox root written `<sandbox>`.
+pub(crate) fn relative(diagnosis: &Diagnosis, text: &str) -> String {
+    view::Paths::of(diagnosis).rel(text)
 }

@@ -1,60 +1,72 @@
-//! `--format table`: runs, verdicts and evidence for a terminal or a CI log.
+//! `--format table`: runs, verdicts and evidence for a terminal or a CI log, within the terminal's width (80
+//! columns off a terminal).
 
 use comfy_table::{presets, Cell, Color, ContentArrangement, Table};
 use sockdiag_probes::{Status, Verdict};
 
+use super::view::{self, Paths};
+use super::Style;
 use crate::diagnosis::Diagnosis;
 
-/// Widest the tables grow, so the report reads in an 80-column CI log too.
-const WIDTH: u16 = 100;
-
-pub(super) fn render(d: &Diagnosis, color: bool) -> String {
+pub(super) fn render(d: &Diagnosis, style: Style) -> String {
+    let paths = Paths::of(d);
     let mut out = format!("sockdiag: session {}, profile {}, {} run(s)\n\n", d.session, d.profile, d.runs.len());
-    out.push_str(&runs_table(d).to_string());
+    out.push_str(&runs_table(d, style).to_string());
     out.push_str("\n\n");
-    out.push_str(&verdict_table(&d.verdicts, color).to_string());
+    out.push_str(&verdict_table(&paths, &d.verdicts, style).to_string());
     out.push_str("\n\n");
+    let width = style.width as usize;
     for v in
         d.verdicts.iter().filter(|v| matches!(v.status, Status::Confirmed | Status::RuledOut | Status::Inconclusive))
     {
-        out.push_str(&format!("{} {}: {}\n", v.id, v.status.label(), v.summary));
-        for e in &v.evidence {
-            out.push_str(&format!("    {e}\n"));
+        let view = view::verdict_view(&paths, v);
+        out.push_str(&wrap(&format!("{} {}: {}", view.id, view.status, view.summary), width, "", "    "));
+        for e in &view.evidence {
+            out.push_str(&wrap(e, width, "    ", "                      "));
         }
         if v.status == Status::Confirmed {
-            out.push_str(&format!("    fix: {}\n", v.fix));
+            out.push_str(&wrap(&format!("fix: {}", view.fix), width, "    ", "         "));
         }
     }
     match &d.root_cause {
-        Some(cause) => out.push_str(&format!("\nMost likely root cause: {cause}\n")),
+        Some(cause) => {
+            out.push('\n');
+            out.push_str(&wrap(&format!("Most likely root cause: {}", paths.rel(cause)), width, "", ""));
+        }
         None if d.reproduced() => out.push_str("\nNo hypothesis is confirmed, but a run failed: see the runs above.\n"),
         None => out.push_str("\nThe socket was healthy in every configuration.\n"),
     }
     out
 }
 
-fn new_table(header: &[&str]) -> Table {
+/// Wraps one paragraph to the width, with the given indents, ending in a newline.
+fn wrap(text: &str, width: usize, first: &str, rest: &str) -> String {
+    let options = textwrap::Options::new(width).initial_indent(first).subsequent_indent(rest).break_words(true);
+    textwrap::fill(text, options) + "\n"
+}
+
+fn new_table(header: &[&str], style: Style) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(WIDTH)
+        .set_width(style.width)
         .set_header(header);
     t
 }
 
-fn runs_table(d: &Diagnosis) -> Table {
-    let mut t = new_table(&["run", "configuration", "outcome"]);
+fn runs_table(d: &Diagnosis, style: Style) -> Table {
+    let mut t = new_table(&["run", "configuration", "outcome"], style);
     for r in &d.runs {
         t.add_row(vec![r.id.to_string(), r.config.to_string(), r.outcome.label.clone()]);
     }
     t
 }
 
-fn verdict_table(verdicts: &[Verdict], color: bool) -> Table {
-    let mut t = new_table(&["id", "hypothesis", "verdict", "summary"]);
+fn verdict_table(paths: &Paths, verdicts: &[Verdict], style: Style) -> Table {
+    let mut t = new_table(&["id", "hypothesis", "verdict", "summary"], style);
     for v in verdicts {
         let mut status = Cell::new(v.status.label());
-        if color {
+        if style.color {
             status = status.fg(match v.status {
                 Status::Confirmed => Color::Red,
                 Status::RuledOut => Color::Green,
@@ -62,7 +74,7 @@ fn verdict_table(verdicts: &[Verdict], color: bool) -> Table {
                 Status::NotApplicable => Color::DarkGrey,
             });
         }
-        t.add_row(vec![Cell::new(v.id), Cell::new(v.title), status, Cell::new(&v.summary)]);
+        t.add_row(vec![Cell::new(v.id), Cell::new(v.title), status, Cell::new(paths.rel(&v.summary))]);
     }
     t
 }

@@ -44,6 +44,7 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
         endpoint: Endpoint::Unix { path: vars.expand(&profile.socket_path) },
         env: profile.env.iter().map(|(k, v)| (k.clone(), vars.expand(v))).collect(),
         database: database.as_ref().map(|d| d.display().to_string()),
+        sandbox: Some(sandbox.root.display().to_string()),
     };
     let output_files = (sandbox.root.join("stdout.log"), sandbox.root.join("stderr.log"));
     let (tx, rx) = crossbeam_channel::unbounded();

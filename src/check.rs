@@ -1,0 +1,90 @@
+//! `sockdiag check --baseline FILE`: the verdicts of a saved JSON report are the expected ones; any status that
+//! differs (a hypothesis added or gone counts too) is a regression to show as a table.
+
+use std::path::Path;
+
+use comfy_table::{presets, ContentArrangement, Table};
+use serde::Deserialize;
+use sockdiag_probes::{Status, Verdict};
+
+use crate::error::UsageError;
+use crate::report::Style;
+
+/// The part of a saved report that a check reads.
+#[derive(Deserialize)]
+struct Baseline {
+    verdicts: Vec<BaselineVerdict>,
+}
+
+#[derive(Deserialize)]
+struct BaselineVerdict {
+    id: String,
+    status: Status,
+}
+
+/// The expected status of each hypothesis, read from a saved JSON report; a bad file is a usage error (exit 2).
+pub(crate) fn load(path: &Path) -> anyhow::Result<Vec<(String, Status)>> {
+    let name = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| UsageError(format!("--baseline {name}: {e}")))?;
+    let baseline: Baseline = serde_json::from_str(&text)
+        .map_err(|e| UsageError(format!("--baseline {name}: not a sockdiag JSON report: {e}")))?;
+    if baseline.verdicts.is_empty() {
+        return Err(UsageError(format!("--baseline {name}: the report has no verdicts")).into());
+    }
+    Ok(baseline.verdicts.into_iter().map(|v| (v.id, v.status)).collect())
+}
+
+/// A hypothesis whose status is not the baseline's.
+pub(crate) struct Difference {
+    pub(crate) id: String,
+    pub(crate) baseline: Option<Status>,
+    pub(crate) now: Option<Status>,
+    pub(crate) summary: String,
+}
+
+/// Every difference, in the current verdicts' order, then hypotheses only the baseline has.
+pub(crate) fn compare(baseline: &[(String, Status)], verdicts: &[Verdict]) -> Vec<Difference> {
+    let mut diffs: Vec<Difference> = verdicts
+        .iter()
+        .filter_map(|v| {
+            let before = baseline.iter().find(|(id, _)| id == v.id).map(|(_, s)| *s);
+            (before != Some(v.status)).then(|| Difference {
+                id: v.id.to_string(),
+                baseline: before,
+                now: Some(v.status),
+                summary: v.summary.clone(),
+            })
+        })
+        .collect();
+    diffs.extend(baseline.iter().filter(|(id, _)| !verdicts.iter().any(|v| v.id == id)).map(|(id, s)| Difference {
+        id: id.clone(),
+        baseline: Some(*s),
+        now: None,
+        summary: "this version has no such hypothesis".into(),
+    }));
+    diffs
+}
+
+fn label(s: Option<Status>) -> &'static str {
+    s.map_or("absent", Status::label)
+}
+
+/// The differences as a table for people.
+pub(crate) fn table(diffs: &[Difference], rel: impl Fn(&str) -> String, style: Style) -> String {
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(style.width)
+        .set_header(["id", "baseline", "now", "summary now"]);
+    for d in diffs {
+        t.add_row([d.id.as_str(), label(d.baseline), label(d.now), &rel(&d.summary)]);
+    }
+    t.to_string()
+}
+
+/// The differences on one line (`--quiet`).
+pub(crate) fn one_line(diffs: &[Difference]) -> String {
+    let items: Vec<String> =
+        diffs.iter().map(|d| format!("{} {} -> {}", d.id, label(d.baseline), label(d.now))).collect();
+    format!("differs from the baseline: {}", items.join(", "))
+}

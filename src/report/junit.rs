@@ -1,0 +1,80 @@
+//! `--format junit`: JUnit XML for CI (quick-junit). One test suite per configuration, one test case per
+//! hypothesis judged on that configuration's runs; a hypothesis that only a comparison of configurations decides
+//! (every single configuration leaves it open, all of them together do not) is one case of the suite
+//! "across configurations". Confirmed = failure whose message is the evidence, ruled out = pass,
+//! inconclusive / not applicable = skipped.
+
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+use sockdiag_probes::{all_probes, RunRecord, Status, Verdict};
+
+use super::view::{self, Paths};
+use crate::diagnosis::Diagnosis;
+
+/// The suite of hypotheses that only a comparison of configurations decides.
+const ACROSS: &str = "across configurations";
+
+pub(super) fn render(d: &Diagnosis) -> anyhow::Result<String> {
+    let paths = Paths::of(d);
+    let groups = view::groups(&d.runs);
+    let group_runs: Vec<Vec<RunRecord>> =
+        groups.iter().map(|g| g.runs.iter().map(|r| (*r).clone()).collect()).collect();
+    let mut suites: Vec<TestSuite> = groups.iter().map(|g| TestSuite::new(g.config.to_string())).collect();
+    let mut across = TestSuite::new(ACROSS);
+    let probes = all_probes();
+    for overall in &d.verdicts {
+        let Some(probe) = probes.iter().find(|p| p.id() == overall.id) else { continue };
+        let per_group: Vec<Verdict> = group_runs.iter().map(|runs| probe.verdict(runs)).collect();
+        let only_across = decisive(overall) && !per_group.iter().any(decisive);
+        if groups.len() <= 1 || only_across {
+            let suite = if groups.len() == 1 && !only_across { &mut suites[0] } else { &mut across };
+            let name = suite.name.to_string();
+            suite.add_test_case(case(&paths, overall, &name));
+        } else {
+            for (suite, v) in suites.iter_mut().zip(&per_group) {
+                let name = suite.name.to_string();
+                suite.add_test_case(case(&paths, v, &name));
+            }
+        }
+    }
+    let mut report = Report::new("sockdiag");
+    for mut suite in suites.into_iter().chain(std::iter::once(across)).filter(|s| !s.test_cases.is_empty()) {
+        suite.add_property(Property::new("session", d.session.to_string()));
+        suite.add_property(Property::new("profile", d.profile.as_str()));
+        if let Some(cause) = &d.root_cause {
+            suite.add_property(Property::new("root_cause", paths.rel(cause)));
+        }
+        report.add_test_suite(suite);
+    }
+    Ok(report.to_string()?)
+}
+
+fn decisive(v: &Verdict) -> bool {
+    matches!(v.status, Status::Confirmed | Status::RuledOut)
+}
+
+/// One hypothesis in one suite.
+fn case(paths: &Paths, v: &Verdict, classname: &str) -> TestCase {
+    let view = view::verdict_view(paths, v);
+    let evidence = view.evidence.join("\n");
+    let status = match v.status {
+        Status::Confirmed => {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_message(format!("confirmed: {}", view.summary))
+                .set_type("confirmed")
+                .set_description(format!("{evidence}\nfix: {}", view.fix));
+            s
+        }
+        Status::RuledOut => TestCaseStatus::success(),
+        Status::Inconclusive | Status::NotApplicable => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(format!("{}: {}", v.status.label(), view.summary)).set_type(v.status.label());
+            s
+        }
+    };
+    let mut case = TestCase::new(format!("{} {}", view.id, view.title), status);
+    case.set_classname(classname);
+    if v.status != Status::Confirmed && !evidence.is_empty() {
+        case.set_system_out(format!("{}\n{evidence}", view.summary));
+    }
+    case
+}

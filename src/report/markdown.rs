@@ -1,0 +1,132 @@
+//! `--format markdown` and `--report FILE.md`: REPORT_TEMPLATE.md (minijinja) filled with the diagnosis. The
+//! template decides the layout; this file prepares values (paths relative to `<sandbox>`, Mermaid source) and the
+//! escaping filters. Undefined names are errors, so no placeholder can be left in a report.
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::value::Serde;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde::Serialize;
+
+use super::mermaid;
+use super::view::{self, HiddenOutput, Paths, VerdictView};
+use crate::context;
+use crate::diagnosis::Diagnosis;
+
+/// The template, built into the binary.
+const TEMPLATE: &str = include_str!("../../REPORT_TEMPLATE.md");
+/// Failing runs drawn at most; the JSON report has every run.
+const FAILING_MAX: usize = 6;
+
+#[derive(Serialize)]
+struct Page {
+    session: u64,
+    profile: String,
+    run_count: usize,
+    failing_count: usize,
+    reproduced: bool,
+    headline: String,
+    root_cause: Option<String>,
+    command: String,
+    verdicts: Vec<VerdictView>,
+    configurations: Vec<ConfigRow>,
+    failing: Vec<FailingRun>,
+    failing_omitted: usize,
+    hidden: HiddenOutput,
+    environment: context::Environment,
+}
+
+#[derive(Serialize)]
+struct ConfigRow {
+    run: usize,
+    config: String,
+    outcome: String,
+    healthy: bool,
+}
+
+#[derive(Serialize)]
+struct FailingRun {
+    id: usize,
+    config: String,
+    outcome: String,
+    mermaid: String,
+    timeline: Vec<String>,
+}
+
+pub(super) fn render(d: &Diagnosis) -> anyhow::Result<String> {
+    let mut env = Environment::new();
+    env.set_syntax(SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).keep_trailing_newline(true).build()?);
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.add_filter("md", |s: String| inline(&s));
+    env.add_filter("cell", |s: String| inline(&s).replace('\n', "<br>"));
+    env.add_filter("code", |s: String| s.replace("```", "`\u{200b}``"));
+    let template = env.template_from_named_str("REPORT_TEMPLATE.md", TEMPLATE)?;
+    Ok(template.render(Serde(page(d)))?)
+}
+
+fn page(d: &Diagnosis) -> Page {
+    let paths = Paths::of(d);
+    let failing: Vec<_> = d.runs.iter().filter(|r| !r.outcome.healthy).collect();
+    let headline = match failing.len() {
+        0 if d.reproduced() => "Every run stayed healthy, but a hypothesis is confirmed.".to_string(),
+        0 => format!("The socket was healthy in every configuration ({} runs).", d.runs.len()),
+        n => format!("The failure was reproduced in {n} of {} runs.", d.runs.len()),
+    };
+    Page {
+        session: d.session,
+        profile: d.profile.clone(),
+        run_count: d.runs.len(),
+        failing_count: failing.len(),
+        reproduced: d.reproduced(),
+        headline,
+        root_cause: d.root_cause.as_deref().map(|c| paths.rel(c)),
+        command: d.command.clone(),
+        verdicts: d.verdicts.iter().map(|v| view::verdict_view(&paths, v)).collect(),
+        configurations: d
+            .runs
+            .iter()
+            .map(|r| ConfigRow {
+                run: r.id,
+                config: r.config.to_string(),
+                outcome: r.outcome.label.clone(),
+                healthy: r.outcome.healthy,
+            })
+            .collect(),
+        failing_omitted: failing.len().saturating_sub(FAILING_MAX),
+        failing: failing
+            .iter()
+            .take(FAILING_MAX)
+            .map(|r| FailingRun {
+                id: r.id,
+                config: r.config.to_string(),
+                outcome: r.outcome.label.clone(),
+                mermaid: mermaid::sequence(&paths, r),
+                timeline: r.events.iter().map(|e| view::timeline_line(&paths, e)).collect(),
+            })
+            .collect(),
+        hidden: view::hidden_output(&paths, &d.runs),
+        environment: d.environment.clone(),
+    }
+}
+
+/// Backslash-escapes the characters Markdown would read as markup (`<sandbox>` would vanish as an HTML tag).
+fn inline(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '~') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inline;
+
+    #[test]
+    fn inline_text_cannot_become_markup() {
+        assert_eq!(inline("<sandbox>/a_b|c"), "\\<sandbox\\>/a\\_b\\|c");
+    }
+}

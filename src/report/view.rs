@@ -1,0 +1,149 @@
+//! What the human formats (table, Markdown, JUnit) share: sandbox paths printed as `<sandbox>/...`, plain-text
+//! timelines, configuration groups, and the output that the production configuration hides. Everything here is
+//! generic over events (`EventKind::describe`) and configurations (`RunConfig`'s Display).
+
+use serde::Serialize;
+use sockdiag_probes::{fmt_ms, Event, EventKind, RunConfig, RunRecord, Verdict};
+
+use crate::diagnosis::Diagnosis;
+
+/// How a run's private directory is printed: paths differ per run, the layout under it does not.
+pub(super) const SANDBOX: &str = "<sandbox>";
+/// Lines of hidden output shown per run at most.
+const HIDDEN_MAX: usize = 60;
+
+/// Replaces every run's sandbox root with `<sandbox>`.
+pub(super) struct Paths(Vec<String>);
+
+impl Paths {
+    pub(super) fn of(d: &Diagnosis) -> Paths {
+        let mut roots: Vec<String> = d.runs.iter().filter_map(|r| r.expected.sandbox.clone()).collect();
+        // Longest first, so that no root is replaced inside a longer one.
+        roots.sort_by_key(|r| std::cmp::Reverse(r.len()));
+        Paths(roots)
+    }
+
+    pub(super) fn rel(&self, text: &str) -> String {
+        self.0.iter().filter(|r| !r.is_empty()).fold(text.to_string(), |t, root| t.replace(root.as_str(), SANDBOX))
+    }
+}
+
+/// One line of a plain-text timeline: `    +12.400 ms  created <sandbox>/data/worker-28.sock (socket)`.
+pub(super) fn timeline_line(paths: &Paths, e: &Event) -> String {
+    format!("{:>12}  {}", fmt_ms(e.t_us), paths.rel(&e.kind.describe()))
+}
+
+/// The runs of one configuration (repeats of it), in matrix order.
+pub(super) struct Group<'a> {
+    pub(super) config: &'a RunConfig,
+    pub(super) runs: Vec<&'a RunRecord>,
+}
+
+/// Runs grouped by configuration, in the order the matrix first ran each one.
+pub(super) fn groups(runs: &[RunRecord]) -> Vec<Group<'_>> {
+    let mut out: Vec<Group> = Vec::new();
+    for r in runs {
+        match out.iter_mut().find(|g| *g.config == r.config) {
+            Some(g) => g.runs.push(r),
+            None => out.push(Group { config: &r.config, runs: vec![r] }),
+        }
+    }
+    out
+}
+
+/// A verdict with paths made relative, ready to print.
+#[derive(Serialize)]
+pub(super) struct VerdictView {
+    pub(super) id: String,
+    pub(super) title: String,
+    pub(super) status: &'static str,
+    pub(super) confirmed: bool,
+    pub(super) summary: String,
+    pub(super) evidence: Vec<String>,
+    pub(super) fix: String,
+}
+
+pub(super) fn verdict_view(paths: &Paths, v: &Verdict) -> VerdictView {
+    VerdictView {
+        id: v.id.to_string(),
+        title: v.title.to_string(),
+        status: v.status.label(),
+        confirmed: v.status == sockdiag_probes::Status::Confirmed,
+        summary: paths.rel(&v.summary),
+        evidence: v.evidence.iter().map(|e| paths.rel(e.to_string().trim_end())).collect(),
+        fix: v.fix.to_string(),
+    }
+}
+
+/// Output the production configuration throws away, as seen in runs that kept it.
+#[derive(Serialize)]
+pub(super) struct HiddenOutput {
+    /// The production configuration, when the matrix ran it.
+    pub(super) production: Option<String>,
+    /// True when production discards the worker's output.
+    pub(super) discarded: bool,
+    /// One entry per configuration that kept output and saw lines (identical ones are named, not repeated).
+    pub(super) seen: Vec<SeenOutput>,
+}
+
+#[derive(Serialize)]
+pub(super) struct SeenOutput {
+    pub(super) run: usize,
+    pub(super) config: String,
+    pub(super) lines: Vec<String>,
+    /// Other runs whose lines were the same.
+    pub(super) same_in: Vec<String>,
+}
+
+pub(super) fn hidden_output(paths: &Paths, runs: &[RunRecord]) -> HiddenOutput {
+    let production = runs.iter().find(|r| r.config == RunConfig::PRODUCTION);
+    let discarded = production.is_some_and(|p| p.config.discards_output());
+    let mut seen: Vec<SeenOutput> = Vec::new();
+    let mut texts: Vec<Vec<String>> = Vec::new();
+    if discarded {
+        for r in runs.iter().filter(|r| !r.config.discards_output()) {
+            let events = output_events(r);
+            if events.is_empty() {
+                continue;
+            }
+            // Runs are compared by what was said, not when, nor by the numbers in it (pids, clocks, counters).
+            let said: Vec<String> = events.iter().map(|e| without_numbers(&paths.rel(&e.kind.describe()))).collect();
+            match texts.iter().position(|t| *t == said) {
+                Some(i) => seen[i].same_in.push(format!("run {} ({})", r.id, r.config)),
+                None => {
+                    let lines = bounded_lines(paths, &events);
+                    seen.push(SeenOutput { run: r.id, config: r.config.to_string(), lines, same_in: vec![] });
+                    texts.push(said);
+                }
+            }
+        }
+    }
+    HiddenOutput { production: production.map(|p| p.config.to_string()), discarded, seen }
+}
+
+/// `text` with every run of digits written `N`.
+fn without_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if !c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('N') {
+            out.push('N');
+        }
+    }
+    out
+}
+
+/// The worker's output lines (and what was not kept of them).
+fn output_events(run: &RunRecord) -> Vec<&Event> {
+    run.events.iter().filter(|e| matches!(e.kind, EventKind::Line { .. } | EventKind::OutputDropped { .. })).collect()
+}
+
+/// Output events as timeline lines, bounded.
+fn bounded_lines(paths: &Paths, all: &[&Event]) -> Vec<String> {
+    let mut lines: Vec<String> = all.iter().take(HIDDEN_MAX).map(|e| timeline_line(paths, e)).collect();
+    if all.len() > HIDDEN_MAX {
+        lines.push(format!("{:>12}  … {} more lines in the JSON report", "", all.len() - HIDDEN_MAX));
+    }
+    lines
+}
