@@ -10,12 +10,13 @@ use crate::diagnosis::Diagnosis;
 
 pub(super) fn render(d: &Diagnosis, style: Style) -> String {
     let paths = Paths::of(d);
-    let mut out = format!("sockdiag: session {}, profile {}, {} run(s)\n\n", d.session, d.profile, d.runs.len());
+    let width = style.width as usize;
+    let head = format!("sockdiag: session {}, profile {}, {} run(s)", d.session, d.profile, d.runs.len());
+    let mut out = wrap(&head, width, "", "    ") + "\n";
     out.push_str(&runs_table(d, style).to_string());
     out.push_str("\n\n");
     out.push_str(&verdict_table(&paths, &d.verdicts, style).to_string());
     out.push_str("\n\n");
-    let width = style.width as usize;
     for v in
         d.verdicts.iter().filter(|v| matches!(v.status, Status::Confirmed | Status::RuledOut | Status::Inconclusive))
     {

@@ -1,0 +1,162 @@
+//! Reports: every format rendered from a RECORDED crash-cleanup run (tests/fixtures/crash-cleanup.json, judged
+//! again by the probes through `sockdiag render`) is pinned by a snapshot; the Markdown has every section, no
+//! placeholder and valid Mermaid; the JUnit XML is read back with a real XML parser.
+//!
+//! To re-record the fixture (when the run record's shape changes):
+//!   target/release/sockdiag run --session 28 --profile fixtures/profiles/crash-cleanup.toml --format json \
+//!     | sed "s#$PWD/#/src/sockdiag/#g" > tests/fixtures/crash-cleanup.json
+//! then review the snapshots: `INSTA_UPDATE=always cargo test --release --test reports` and `git diff`.
+
+mod common;
+
+use common::{root, sockdiag};
+
+const SECTIONS: &[&str] = &[
+    "## Summary",
+    "**Most likely root cause:**",
+    "## Verdicts",
+    "## Configurations and outcomes",
+    "## Timelines of the failing runs",
+    "```mermaid",
+    "## Output the production configuration hides",
+    "## Environment",
+    "## Reproduce",
+];
+
+fn fixture() -> String {
+    root().join("tests/fixtures/crash-cleanup.json").display().to_string()
+}
+
+/// `sockdiag render` of the recorded run, in one format; its exit code says the failure is reproduced.
+fn render(format: &str) -> String {
+    let out = sockdiag(&["render", &fixture(), "--format", format]);
+    assert_eq!(out.status.code(), Some(1), "{format}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+#[test]
+fn table_snapshot_fits_80_columns() {
+    let text = render("table");
+    for line in text.lines() {
+        assert!(line.chars().count() <= 80, "wider than 80 columns: {line:?}");
+    }
+    assert!(!text.contains("/tmp/sockdiag-run"), "sandbox paths are written <sandbox>/...");
+    insta::assert_snapshot!("table", text);
+}
+
+#[test]
+fn json_snapshot() {
+    let text = render("json");
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["verdicts"][0]["id"], "H1");
+    insta::assert_snapshot!("json", text);
+}
+
+#[test]
+fn markdown_snapshot_has_every_section_and_no_placeholder() {
+    let text = render("markdown");
+    assert_markdown_complete(&text);
+    insta::assert_snapshot!("markdown", text);
+}
+
+#[test]
+fn markdown_root_cause_names_the_decisive_facts() {
+    let text = render("markdown");
+    let cause = text.lines().find(|l| l.starts_with("**Most likely root cause:**")).unwrap();
+    // Causal order: the removal (H9) explains what clients saw, then the exit (H1); then the hidden stderr line.
+    let (h9, h1) = (cause.find("(H9)").unwrap(), cause.find("(H1)").unwrap());
+    assert!(h9 < h1, "{cause}");
+    assert!(cause.contains("by the worker itself") && cause.contains("exited 1"), "{cause}");
+    assert!(cause.contains("ANTHROPIC\\_API\\_KEY is not set") && cause.contains("discards this output"), "{cause}");
+}
+
+#[test]
+fn junit_parses_and_maps_statuses() {
+    let text = render("junit");
+    let doc = roxmltree::Document::parse(&text).expect("well-formed XML");
+    let top = doc.root_element();
+    assert_eq!(top.tag_name().name(), "testsuites");
+    let suites: Vec<_> = top.children().filter(|n| n.has_tag_name("testsuite")).collect();
+    // The quick matrix ran four configurations: one suite each, every hypothesis judged on that configuration.
+    assert_eq!(suites.len(), 4, "{text}");
+    for suite in &suites {
+        let cases: Vec<_> = suite.children().filter(|n| n.has_tag_name("testcase")).collect();
+        let names: Vec<&str> = cases.iter().map(|c| c.attribute("name").unwrap()).collect();
+        assert_eq!(names.len(), 4, "{names:?}");
+        assert!(names[0].starts_with("H1 ") && names[3].starts_with("H9 "), "{names:?}");
+        let failures: Vec<_> = cases
+            .iter()
+            .filter_map(|c| c.children().find(|n| n.has_tag_name("failure")).map(|f| (c.attribute("name").unwrap(), f)))
+            .collect();
+        let failed: Vec<&str> = failures.iter().map(|(n, _)| &n[..n.find(' ').unwrap()]).collect();
+        assert_eq!(failed, ["H1", "H9"], "confirmed = failure");
+        let (_, h9) = failures[1];
+        assert!(h9.attribute("message").unwrap().contains("removed"), "the message is the evidence");
+        assert!(h9.text().unwrap_or_default().contains("fix:"));
+        assert_eq!(suite.attribute("failures"), Some("2"));
+        assert_eq!(suite.attribute("tests"), Some("4"));
+        let skipped = cases.iter().filter(|c| c.children().any(|n| n.has_tag_name("skipped"))).count();
+        assert_eq!(skipped, 0, "ruled out = pass");
+    }
+    insta::assert_snapshot!("junit", text);
+}
+
+#[test]
+fn report_file_of_a_real_run_is_complete_markdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_md = dir.path().join("out.md");
+    let profile = common::profile("crash-cleanup");
+    let out = sockdiag(&["run", "--session", "28", "--profile", &profile, "--report", out_md.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&out_md).unwrap();
+    assert_markdown_complete(&text);
+    assert!(text.contains(&format!("--profile {profile}")), "the reproduce command names the profile");
+    validate_mermaid(&out_md);
+}
+
+#[test]
+fn markdown_on_stdout_equals_the_report_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_md = dir.path().join("again.md");
+    let out = sockdiag(&["render", &fixture(), "--format", "markdown", "--report", out_md.to_str().unwrap()]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), std::fs::read_to_string(&out_md).unwrap());
+}
+
+#[test]
+fn quiet_prints_only_the_root_cause() {
+    let profile = common::profile("crash-cleanup");
+    let out = sockdiag(&["run", "--session", "28", "--profile", &profile, "--quiet"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.starts_with("Socket file created, then deleted (H9)"), "{stdout}");
+    let healthy = sockdiag(&["run", "--session", "28", "--profile", &common::profile("healthy"), "--quiet"]);
+    assert_eq!(healthy.status.code(), Some(0));
+    assert!(healthy.stdout.is_empty(), "nothing when healthy");
+}
+
+fn assert_markdown_complete(text: &str) {
+    for section in SECTIONS {
+        assert!(text.contains(section), "missing {section:?}");
+    }
+    for leftover in ["{{", "}}", "{%", "%}", "{#", "#}"] {
+        assert!(!text.contains(leftover), "placeholder left: {leftover:?}");
+    }
+    assert!(!text.contains("/tmp/sockdiag-run"), "sandbox paths are written <sandbox>/...");
+    assert!(text.contains("stderr: Error: SDK agent initialization failed"), "the hidden output is shown");
+}
+
+/// Parses every Mermaid block with mermaid's own parser (tests/mermaid, installed by `.ci/run`). Off CI, without
+/// the install, says so and checks nothing more.
+fn validate_mermaid(file: &std::path::Path) {
+    let dir = root().join("tests/mermaid");
+    if !dir.join("node_modules/mermaid").exists() {
+        assert!(std::env::var_os("CI").is_none(), "CI must install the Mermaid parser: npm ci --prefix tests/mermaid");
+        eprintln!("note: Mermaid not validated: run `npm ci --prefix tests/mermaid` to enable it");
+        return;
+    }
+    let out = std::process::Command::new("node").arg(dir.join("validate.mjs")).arg(file).output().expect("node runs");
+    let said = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "invalid Mermaid: {said}");
+    assert!(said.contains("sequence ok"), "{said}");
+}
