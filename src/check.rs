@@ -88,3 +88,34 @@ pub(crate) fn one_line(diffs: &[Difference]) -> String {
         diffs.iter().map(|d| format!("{} {} -> {}", d.id, label(d.baseline), label(d.now))).collect();
     format!("differs from the baseline: {}", items.join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(id: &'static str, status: Status) -> Verdict {
+        Verdict { id, title: "t", status, summary: format!("{id} now"), evidence: vec![], fix: "f" }
+    }
+
+    #[test]
+    fn differences_cover_changed_new_and_gone_hypotheses() {
+        let baseline = vec![
+            ("H1".to_string(), Status::Confirmed),
+            ("H9".into(), Status::Confirmed),
+            ("H99".into(), Status::RuledOut),
+        ];
+        let now = [verdict("H1", Status::Confirmed), verdict("H2", Status::RuledOut), verdict("H9", Status::RuledOut)];
+        let diffs = compare(&baseline, &now);
+        let got: Vec<(&str, &str, &str)> =
+            diffs.iter().map(|d| (d.id.as_str(), label(d.baseline), label(d.now))).collect();
+        assert_eq!(
+            got,
+            [("H2", "absent", "ruled out"), ("H9", "CONFIRMED", "ruled out"), ("H99", "ruled out", "absent")]
+        );
+        assert_eq!(
+            one_line(&diffs),
+            "differs from the baseline: H2 absent -> ruled out, H9 CONFIRMED -> ruled out, H99 ruled out -> absent"
+        );
+        assert!(compare(&baseline[..2], &now[..1]).iter().all(|d| d.id == "H9"));
+    }
+}

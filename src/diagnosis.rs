@@ -69,17 +69,35 @@ impl Diagnosis {
 fn root_cause(verdicts: &[Verdict], runs: &[RunRecord]) -> Option<String> {
     let mut confirmed: Vec<&Verdict> = verdicts.iter().filter(|v| v.status == Status::Confirmed).collect();
     confirmed.sort_by_key(|v| CAUSAL_ORDER.iter().position(|id| *id == v.id).unwrap_or(usize::MAX));
-    if confirmed.is_empty() {
-        return None;
+    let (first, rest) = confirmed.split_first()?;
+    let tag = |v: &Verdict| {
+        let (fact, rate) = split_rate(&v.summary);
+        (fact.to_string(), rate.map_or(v.id.to_string(), |r| format!("{}, {r}", v.id)))
+    };
+    let (fact, t) = tag(first);
+    let mut text = format!("{} ({t}): {fact}", capitalize(first.title));
+    for v in rest {
+        let (fact, t) = tag(v);
+        text.push_str(&format!("; then {fact} ({t})"));
     }
-    let chain: Vec<String> = confirmed.iter().map(|v| format!("{} ({}): {}", v.title, v.id, v.summary)).collect();
-    let mut text = capitalize(&chain.join("; then "));
     text.push('.');
     if let Some(facts) = last_words(runs) {
         text.push(' ');
         text.push_str(&facts);
     }
     Some(text)
+}
+
+/// `"fact (3/4 runs)"` -> `("fact", Some("3/4 runs"))`: the rate `per_run` adds, to be said once per hypothesis.
+fn split_rate(summary: &str) -> (&str, Option<&str>) {
+    let rate =
+        summary.strip_suffix(" runs)").and_then(|s| s.rfind(" (").map(|i| (i, &summary[i + 2..summary.len() - 1])));
+    match rate {
+        Some((i, r)) if r.trim_end_matches(" runs").split('/').all(|n| n.parse::<usize>().is_ok()) => {
+            (&summary[..i], Some(r))
+        }
+        _ => (summary, None),
+    }
 }
 
 /// What the worker wrote after it said it was listening (or, without such a line, its last line) and how it
@@ -91,11 +109,10 @@ fn last_words(runs: &[RunRecord]) -> Option<String> {
     let listening = run.events.marker(Marker::Listening);
     let after_listening = listening.and_then(|l| run.events.after(l.t_us).find(|e| is_line(e) && e.t_us <= end));
     let (said, line) = match after_listening {
-        Some(line) => ("after \"listening\" it wrote", line),
-        None => ("its last line was", run.events.iter().rev().find(|e| is_line(e) && e.t_us <= end)?),
+        Some(line) => ("after \"listening\" the worker wrote", line),
+        None => ("the worker's last line was", run.events.iter().rev().find(|e| is_line(e) && e.t_us <= end)?),
     };
-    let mut text =
-        format!("Run {} ({}) shows more: {said} {} at {}", run.id, run.config, quote(line), fmt_ms(line.t_us));
+    let mut text = format!("In run {} ({}), {said} {}", run.id, run.config, quote(line));
     if let Some((e, pid, status)) = exit {
         text.push_str(&format!(", and pid {pid} {status} at {}", fmt_ms(e.t_us)));
     }
@@ -115,7 +132,7 @@ fn has_lines(run: &RunRecord) -> bool {
     run.events.iter().any(is_line)
 }
 
-/// `"text" (stderr)`, cut to a readable length.
+/// `"text" (stderr, +12.345 ms)`, cut to a readable length.
 fn quote(line: &Event) -> String {
     let EventKind::Line { stream, text, .. } = &line.kind else { return String::new() };
     let mut text = text.clone();
@@ -126,10 +143,28 @@ fn quote(line: &Event) -> String {
         Stream::Stdout => "stdout",
         Stream::Stderr => "stderr",
     };
-    format!("{text:?} ({stream})")
+    format!("{text:?} ({stream}, {})", fmt_ms(line.t_us))
 }
 
 fn capitalize(s: &str) -> String {
     let mut chars = s.chars();
     chars.next().map_or(String::new(), |c| c.to_uppercase().collect::<String>() + chars.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{capitalize, split_rate};
+
+    #[test]
+    fn the_rate_is_split_off_a_summary() {
+        assert_eq!(split_rate("the worker exited 1 (4/4 runs)"), ("the worker exited 1", Some("4/4 runs")));
+        assert_eq!(split_rate("exited (pid 12)"), ("exited (pid 12)", None));
+        assert_eq!(split_rate("no rate"), ("no rate", None));
+    }
+
+    #[test]
+    fn capitalizes_the_first_letter_only() {
+        assert_eq!(capitalize("socket file created"), "Socket file created");
+        assert_eq!(capitalize(""), "");
+    }
 }

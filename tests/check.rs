@@ -36,10 +36,7 @@ fn same_behaviour_passes_and_a_changed_one_fails_with_a_table() {
 
     let quiet = check(&baseline, "exit-no-cleanup", &["--quiet"]);
     assert_eq!(quiet.status.code(), Some(1));
-    assert_eq!(
-        String::from_utf8_lossy(&quiet.stdout).trim(),
-        "differs from the baseline: H9 CONFIRMED -> ruled out"
-    );
+    assert_eq!(String::from_utf8_lossy(&quiet.stdout).trim(), "differs from the baseline: H9 CONFIRMED -> ruled out");
 }
 
 #[test]

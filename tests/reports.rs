@@ -64,7 +64,7 @@ fn markdown_root_cause_names_the_decisive_facts() {
     let text = render("markdown");
     let cause = text.lines().find(|l| l.starts_with("**Most likely root cause:**")).unwrap();
     // Causal order: the removal (H9) explains what clients saw, then the exit (H1); then the hidden stderr line.
-    let (h9, h1) = (cause.find("(H9)").unwrap(), cause.find("(H1)").unwrap());
+    let (h9, h1) = (cause.find("(H9, 4/4 runs)").unwrap(), cause.find("(H1, 4/4 runs)").unwrap());
     assert!(h9 < h1, "{cause}");
     assert!(cause.contains("by the worker itself") && cause.contains("exited 1"), "{cause}");
     assert!(cause.contains("ANTHROPIC\\_API\\_KEY is not set") && cause.contains("discards this output"), "{cause}");
@@ -129,7 +129,8 @@ fn quiet_prints_only_the_root_cause() {
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
-    assert!(stdout.starts_with("Socket file created, then deleted (H9)"), "{stdout}");
+    assert!(stdout.starts_with("Socket file created, then deleted (H9, "), "{stdout}");
+    assert!(stdout.contains("<sandbox>/data/worker-28.sock") && !stdout.contains("/tmp/"), "{stdout}");
     let healthy = sockdiag(&["run", "--session", "28", "--profile", &common::profile("healthy"), "--quiet"]);
     assert_eq!(healthy.status.code(), Some(0));
     assert!(healthy.stdout.is_empty(), "nothing when healthy");
@@ -159,4 +160,45 @@ fn validate_mermaid(file: &std::path::Path) {
     let said = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "invalid Mermaid: {said}");
     assert!(said.contains("sequence ok"), "{said}");
+}
+
+/// Runs `sockdiag render … --format table` on a pseudo-terminal (util-linux `script`) `cols` wide.
+fn render_on_a_tty(cols: u16, no_color: bool) -> String {
+    let bin = env!("CARGO_BIN_EXE_sockdiag");
+    let inner = format!("stty cols {cols} rows 50; {bin} render {} --format table", fixture());
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &inner, "/dev/null"]).env_remove("NO_COLOR");
+    if no_color {
+        cmd.env("NO_COLOR", "1");
+    }
+    let out = cmd.output().expect("script(1) from util-linux runs");
+    String::from_utf8_lossy(&out.stdout).replace('\r', "")
+}
+
+#[test]
+fn colour_and_width_follow_the_terminal() {
+    let wide = render_on_a_tty(120, false);
+    assert!(wide.contains("\x1b["), "colour on a terminal:\n{wide}");
+    let widest = wide.lines().map(|l| strip_ansi(l).chars().count()).max().unwrap();
+    assert!(widest > 80 && widest <= 120, "tables use the terminal's width: {widest}");
+    let plain = render_on_a_tty(120, true);
+    assert!(!plain.contains("\x1b["), "never with NO_COLOR:\n{plain}");
+    assert!(!render("table").contains('\x1b'), "never off a terminal");
+}
+
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -1,7 +1,7 @@
 //! `--format table`: runs, verdicts and evidence for a terminal or a CI log, within the terminal's width (80
 //! columns off a terminal).
 
-use comfy_table::{presets, Cell, Color, ContentArrangement, Table};
+use comfy_table::{presets, Cell, Color, ColumnConstraint, ContentArrangement, Table, Width};
 use sockdiag_probes::{Status, Verdict};
 
 use super::view::{self, Paths};
@@ -42,7 +42,11 @@ pub(super) fn render(d: &Diagnosis, style: Style) -> String {
 
 /// Wraps one paragraph to the width, with the given indents, ending in a newline.
 fn wrap(text: &str, width: usize, first: &str, rest: &str) -> String {
-    let options = textwrap::Options::new(width).initial_indent(first).subsequent_indent(rest).break_words(true);
+    let options = textwrap::Options::new(width)
+        .initial_indent(first)
+        .subsequent_indent(rest)
+        .break_words(true)
+        .word_splitter(textwrap::WordSplitter::NoHyphenation);
     textwrap::fill(text, options) + "\n"
 }
 
@@ -76,6 +80,10 @@ fn verdict_table(paths: &Paths, verdicts: &[Verdict], style: Style) -> Table {
             });
         }
         t.add_row(vec![Cell::new(v.id), Cell::new(v.title), status, Cell::new(paths.rel(&v.summary))]);
+    }
+    // The summary carries the facts (paths, times): it gets the room, the title wraps.
+    if let Some(title) = t.column_mut(1) {
+        title.set_constraint(ColumnConstraint::UpperBoundary(Width::Percentage(24)));
     }
     t
 }

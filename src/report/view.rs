@@ -147,3 +147,42 @@ fn bounded_lines(paths: &Paths, all: &[&Event]) -> Vec<String> {
     }
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnosis::{Diagnosis, Saved};
+
+    fn recorded() -> Diagnosis {
+        let saved: Saved = serde_json::from_str(include_str!("../../tests/fixtures/crash-cleanup.json")).unwrap();
+        Diagnosis::from_saved(saved)
+    }
+
+    #[test]
+    fn sandbox_roots_become_a_token() {
+        let d = recorded();
+        let paths = Paths::of(&d);
+        let root = d.runs[2].expected.sandbox.clone().unwrap();
+        assert_eq!(paths.rel(&format!("{root}/data/w.sock and {root}")), "<sandbox>/data/w.sock and <sandbox>");
+    }
+
+    #[test]
+    fn hidden_output_is_shown_once_for_runs_that_said_the_same() {
+        let d = recorded();
+        let hidden = hidden_output(&Paths::of(&d), &d.runs);
+        assert!(hidden.discarded);
+        // Runs 2, 3 and 4 keep their output and said the same lines (up to pids and clocks): shown once.
+        assert_eq!(hidden.seen.len(), 1);
+        assert_eq!(hidden.seen[0].run, 2);
+        assert_eq!(hidden.seen[0].same_in.len(), 2);
+        assert!(hidden.seen[0].lines.iter().any(|l| l.contains("stderr: Error:")));
+    }
+
+    #[test]
+    fn groups_keep_matrix_order() {
+        let d = recorded();
+        let g = groups(&d.runs);
+        assert_eq!(g.len(), 4);
+        assert_eq!(*g[0].config, RunConfig::PRODUCTION);
+    }
+}
