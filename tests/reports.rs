@@ -40,7 +40,7 @@ fn table_snapshot_fits_80_columns() {
     for line in text.lines() {
         assert!(line.chars().count() <= 80, "wider than 80 columns: {line:?}");
     }
-    assert!(!text.contains("/tmp/sockdiag-run"), "sandbox paths are written <sandbox>/...");
+    assert!(!text.contains("/tmp/sockdiag"), "sandbox paths are written <sandbox>/...");
     insta::assert_snapshot!("table", text);
 }
 
@@ -143,7 +143,7 @@ fn assert_markdown_complete(text: &str) {
     for leftover in ["{{", "}}", "{%", "%}", "{#", "#}"] {
         assert!(!text.contains(leftover), "placeholder left: {leftover:?}");
     }
-    assert!(!text.contains("/tmp/sockdiag-run"), "sandbox paths are written <sandbox>/...");
+    assert!(!text.contains("/tmp/sockdiag"), "sandbox paths are written <sandbox>/...");
     assert!(text.contains("stderr: Error: SDK agent initialization failed"), "the hidden output is shown");
 }
 
