@@ -202,3 +202,16 @@ fn strip_ansi(line: &str) -> String {
     }
     out
 }
+
+#[test]
+fn render_of_something_else_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_report = dir.path().join("not-report.json");
+    std::fs::write(&not_report, "{\"verdicts\": []}").unwrap();
+    for file in [not_report.clone(), dir.path().join("missing.json")] {
+        let out = sockdiag(&["render", file.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(file.to_str().unwrap()) && stderr.lines().count() == 1, "{stderr}");
+    }
+}

@@ -5,7 +5,7 @@
 //! inconclusive / not applicable = skipped.
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
-use sockdiag_probes::{all_probes, RunRecord, Status, Verdict};
+use sockdiag_probes::{all_probes, Probe, RunRecord, Status, Verdict};
 
 use super::view::{self, Paths};
 use crate::diagnosis::Diagnosis;
@@ -14,13 +14,17 @@ use crate::diagnosis::Diagnosis;
 const ACROSS: &str = "across configurations";
 
 pub(super) fn render(d: &Diagnosis) -> anyhow::Result<String> {
+    render_with(d, &all_probes())
+}
+
+/// The report, judging each configuration's runs with `probes` (the ones that judged `d`).
+fn render_with(d: &Diagnosis, probes: &[Box<dyn Probe>]) -> anyhow::Result<String> {
     let paths = Paths::of(d);
     let groups = view::groups(&d.runs);
     let group_runs: Vec<Vec<RunRecord>> =
         groups.iter().map(|g| g.runs.iter().map(|r| (*r).clone()).collect()).collect();
     let mut suites: Vec<TestSuite> = groups.iter().map(|g| TestSuite::new(g.config.to_string())).collect();
     let mut across = TestSuite::new(ACROSS);
-    let probes = all_probes();
     for overall in &d.verdicts {
         let Some(probe) = probes.iter().find(|p| p.id() == overall.id) else { continue };
         let per_group: Vec<Verdict> = group_runs.iter().map(|runs| probe.verdict(runs)).collect();
@@ -77,4 +81,50 @@ fn case(paths: &Paths, v: &Verdict, classname: &str) -> TestCase {
         case.set_system_out(format!("{}\n{evidence}", view.summary));
     }
     case
+}
+
+#[cfg(test)]
+mod tests {
+    use sockdiag_probes::{Finding, Probe, RunRecord, Status};
+
+    use super::render_with;
+    use crate::diagnosis::{Diagnosis, Saved};
+
+    /// Decided only by comparing configurations: open on any one configuration's runs.
+    struct ComparesConfigurations;
+
+    impl Probe for ComparesConfigurations {
+        fn id(&self) -> &'static str {
+            "H2"
+        }
+        fn title(&self) -> &'static str {
+            "compares configurations"
+        }
+        fn checks(&self) -> &'static str {
+            ""
+        }
+        fn fix(&self) -> &'static str {
+            ""
+        }
+        fn evaluate(&self, runs: &[RunRecord]) -> Finding {
+            match runs.iter().any(|r| r.config != runs[0].config) {
+                true => Finding::new(Status::RuledOut, "same outcome in every configuration", vec![]),
+                false => Finding::new(Status::NotApplicable, "one configuration only", vec![]),
+            }
+        }
+    }
+
+    #[test]
+    fn a_hypothesis_only_a_comparison_decides_is_one_case_across_configurations() {
+        let saved: Saved = serde_json::from_str(include_str!("../../tests/fixtures/crash-cleanup.json")).unwrap();
+        let mut d = Diagnosis::from_saved(saved);
+        let probes: Vec<Box<dyn Probe>> = vec![Box::new(ComparesConfigurations)];
+        d.verdicts = probes.iter().map(|p| p.verdict(&d.runs)).collect();
+        let xml = render_with(&d, &probes).unwrap();
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let suites: Vec<_> = doc.root_element().children().filter(|n| n.has_tag_name("testsuite")).collect();
+        assert_eq!(suites.len(), 1, "{xml}");
+        assert_eq!(suites[0].attribute("name"), Some("across configurations"));
+        assert_eq!(suites[0].attribute("tests"), Some("1"));
+    }
 }
