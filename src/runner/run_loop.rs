@@ -28,6 +28,8 @@ const SCAN_FIRST: Duration = Duration::from_millis(2);
 const SCAN_CAP: Duration = Duration::from_millis(50);
 /// How long output may keep flowing after the last process exited (a descendant may hold the pipe).
 const DRAIN: Duration = Duration::from_millis(100);
+/// How long the observers must be silent, once the tree has exited, before the run stops listening to them.
+const PENDING_QUIET: Duration = Duration::from_millis(10);
 /// How long a worker gets to stop after the profile's message, then after SIGTERM.
 const STOP_GRACE: Duration = Duration::from_millis(1000);
 const TERM_GRACE: Duration = Duration::from_millis(500);
@@ -210,6 +212,7 @@ impl<'a> Observation<'a> {
             if self.live_pids().is_empty() {
                 let since = *all_exited_at.get_or_insert(now);
                 if self.open_streams == 0 || now >= since + DRAIN {
+                    self.take_pending();
                     break;
                 }
             }
@@ -234,6 +237,16 @@ impl<'a> Observation<'a> {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
+        }
+    }
+
+    /// Observations already on their way when the tree's last exit was reaped (an inotify remove that the watcher
+    /// thread reads just after) belong to the run: take them until the observers are quiet for `PENDING_QUIET`,
+    /// `DRAIN` at most.
+    fn take_pending(&mut self) {
+        let end = Instant::now() + DRAIN;
+        while let Ok(msg) = self.rx.recv_deadline((Instant::now() + PENDING_QUIET).min(end)) {
+            self.handle(msg);
         }
     }
 
