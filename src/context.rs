@@ -72,7 +72,9 @@ fn kernel() -> String {
 
 /// `NAME --version`'s first line, if NAME is on PATH and answers within the deadline.
 fn version_of(name: &str) -> Option<String> {
-    let mut child = Command::new(name)
+    let path = std::env::var_os("PATH")?;
+    let program = std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())?;
+    let mut child = Command::new(program)
         .arg("--version")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -127,6 +127,8 @@ fn diagnose(opts: &RunOptions) -> anyhow::Result<Diagnosis> {
         profile.observe.window_ms = w;
     }
     profile.check_command(&profile.real_vars(opts.session))?;
+    // Before the runs: once the reaper reaps every child of ours, a `--version` query could not be waited for.
+    let environment = Environment::detect();
     let configs = matrix::expand(opts.matrix, opts.repeat as usize);
     let jobs = opts.jobs.map_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()), |j| j as usize);
     report_leftovers();
@@ -135,7 +137,7 @@ fn diagnose(opts: &RunOptions) -> anyhow::Result<Diagnosis> {
     let plan = runner::Plan { profile: &profile, session: opts.session, keep_sandbox: opts.keep_sandbox, token };
     let runs = runner::run_all(&plan, &configs, jobs, &|_| {})?;
     let name = format!("{} ({})", profile.name, profile.source);
-    Ok(Diagnosis::new(opts.session, name, context::reproduce_command(opts), Environment::detect(), runs))
+    Ok(Diagnosis::new(opts.session, name, context::reproduce_command(opts), environment, runs))
 }
 
 /// `--report FILE`, in the format its name asks for, without colour.
