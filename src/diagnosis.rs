@@ -90,13 +90,11 @@ fn root_cause(verdicts: &[Verdict], runs: &[RunRecord]) -> Option<String> {
 
 /// `"fact (3/4 runs)"` -> `("fact", Some("3/4 runs"))`: the rate `per_run` adds, to be said once per hypothesis.
 fn split_rate(summary: &str) -> (&str, Option<&str>) {
-    let rate =
-        summary.strip_suffix(" runs)").and_then(|s| s.rfind(" (").map(|i| (i, &summary[i + 2..summary.len() - 1])));
-    match rate {
-        Some((i, r)) if r.trim_end_matches(" runs").split('/').all(|n| n.parse::<usize>().is_ok()) => {
-            (&summary[..i], Some(r))
-        }
-        _ => (summary, None),
+    static RATE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let rate = RATE.get_or_init(|| regex::Regex::new(r" \((\d+/\d+ runs)\)$").expect("valid regex"));
+    match rate.captures(summary) {
+        Some(c) => (&summary[..c.get(0).map_or(summary.len(), |m| m.start())], c.get(1).map(|m| m.as_str())),
+        None => (summary, None),
     }
 }
 
