@@ -15,7 +15,8 @@ const TEXT_MAX: usize = 100;
 
 /// The diagram's source, without the fences.
 pub(super) fn sequence(paths: &Paths, run: &RunRecord) -> String {
-    let mut out = String::from("sequenceDiagram\n");
+    // Wrapped text keeps the diagram within a page's width (GitHub scales wider ones down to unreadable).
+    let mut out = String::from("---\nconfig:\n  sequence:\n    wrap: true\n    width: 180\n---\nsequenceDiagram\n");
     for (alias, name) in [("S", "sockdiag"), ("W", "worker"), ("F", "filesystem"), ("C", "client")] {
         let _ = writeln!(out, "    participant {alias} as {name}");
     }
