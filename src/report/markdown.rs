@@ -9,6 +9,8 @@ use serde::Serialize;
 
 use super::mermaid;
 use super::view::{self, HiddenOutput, Paths, VerdictView};
+use sockdiag_probes::RunRecord;
+
 use crate::context;
 use crate::diagnosis::Diagnosis;
 
@@ -66,7 +68,7 @@ pub(super) fn render(d: &Diagnosis) -> anyhow::Result<String> {
 
 fn page(d: &Diagnosis) -> Page {
     let paths = Paths::of(d);
-    let failing: Vec<_> = d.runs.iter().filter(|r| !r.outcome.healthy).collect();
+    let failing = failing_runs(d);
     let headline = match failing.len() {
         0 if d.reproduced() => "Every run stayed healthy, but a hypothesis is confirmed.".to_string(),
         0 => format!("The socket was healthy in every configuration ({} runs).", d.runs.len()),
@@ -107,6 +109,18 @@ fn page(d: &Diagnosis) -> Page {
         hidden: view::hidden_output(&paths, &d.runs),
         environment: d.environment.clone(),
     }
+}
+
+/// The failing runs, the first of each configuration before the repeats, so that the runs drawn cover every
+/// configuration that failed.
+fn failing_runs(d: &Diagnosis) -> Vec<&RunRecord> {
+    let per_group: Vec<Vec<&RunRecord>> = view::groups(&d.runs)
+        .into_iter()
+        .map(|g| g.runs.into_iter().filter(|r| !r.outcome.healthy).collect())
+        .collect();
+    let firsts = per_group.iter().filter_map(|runs| runs.first().copied());
+    let repeats = per_group.iter().flat_map(|runs| runs.iter().skip(1).copied());
+    firsts.chain(repeats).collect()
 }
 
 /// Backslash-escapes the characters Markdown would read as markup (`<sandbox>` would vanish as an HTML tag).
