@@ -92,7 +92,7 @@ pub(super) struct SeenOutput {
     pub(super) config: String,
     pub(super) lines: Vec<String>,
     /// Other runs whose lines were the same.
-    pub(super) same_in: Vec<String>,
+    pub(super) same_in: Vec<usize>,
 }
 
 pub(super) fn hidden_output(paths: &Paths, runs: &[RunRecord]) -> HiddenOutput {
@@ -109,7 +109,7 @@ pub(super) fn hidden_output(paths: &Paths, runs: &[RunRecord]) -> HiddenOutput {
             // Runs are compared by what was said, not when, nor by the numbers in it (pids, clocks, counters).
             let said: Vec<String> = events.iter().map(|e| without_numbers(&paths.rel(&e.kind.describe()))).collect();
             match texts.iter().position(|t| *t == said) {
-                Some(i) => seen[i].same_in.push(format!("run {} ({})", r.id, r.config)),
+                Some(i) => seen[i].same_in.push(r.id),
                 None => {
                     let lines = bounded_lines(paths, &events);
                     seen.push(SeenOutput { run: r.id, config: r.config.to_string(), lines, same_in: vec![] });
