@@ -6,6 +6,7 @@ use sockdiag_probes::{all_probes, fmt_ms, Event, EventKind, Marker, RunConfig, R
 
 use crate::context::Environment;
 
+/// Everything a report says: what was run where, every verdict, every run, and the root cause.
 #[derive(Serialize)]
 pub(crate) struct Diagnosis {
     pub(crate) session: u64,

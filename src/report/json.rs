@@ -2,6 +2,7 @@
 
 use crate::diagnosis::Diagnosis;
 
+/// The diagnosis as one pretty-printed JSON document.
 pub(super) fn render(diagnosis: &Diagnosis) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(diagnosis)? + "\n")
 }

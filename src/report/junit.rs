@@ -13,6 +13,7 @@ use crate::diagnosis::Diagnosis;
 /// The suite of hypotheses that only a comparison of configurations decides.
 const ACROSS: &str = "across configurations";
 
+/// The diagnosis as JUnit XML.
 pub(super) fn render(d: &Diagnosis) -> anyhow::Result<String> {
     render_with(d, &all_probes())
 }

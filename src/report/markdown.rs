@@ -54,6 +54,7 @@ struct FailingRun {
     timeline: Vec<String>,
 }
 
+/// The diagnosis as Markdown, from REPORT_TEMPLATE.md.
 pub(super) fn render(d: &Diagnosis) -> anyhow::Result<String> {
     let mut env = Environment::new();
     env.set_syntax(SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).keep_trailing_newline(true).build()?);

@@ -34,6 +34,7 @@ impl Style {
     }
 }
 
+/// The diagnosis in one format, as text.
 pub(crate) fn render(diagnosis: &Diagnosis, format: Format, style: Style) -> anyhow::Result<String> {
     match format {
         Format::Table => Ok(table::render(diagnosis, style)),

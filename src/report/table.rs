@@ -8,6 +8,7 @@ use super::view::{self, Paths};
 use super::Style;
 use crate::diagnosis::Diagnosis;
 
+/// The diagnosis as tables and evidence, wrapped to the style's width.
 pub(super) fn render(d: &Diagnosis, style: Style) -> String {
     let paths = Paths::of(d);
     let width = style.width as usize;

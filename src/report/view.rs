@@ -63,6 +63,7 @@ pub(super) struct VerdictView {
     pub(super) fix: String,
 }
 
+/// The verdict as the human formats print it.
 pub(super) fn verdict_view(paths: &Paths, v: &Verdict) -> VerdictView {
     VerdictView {
         id: v.id.to_string(),
@@ -95,6 +96,7 @@ pub(super) struct SeenOutput {
     pub(super) same_in: Vec<usize>,
 }
 
+/// What the production configuration's stdio throws away, from the runs that kept the worker's output.
 pub(super) fn hidden_output(paths: &Paths, runs: &[RunRecord]) -> HiddenOutput {
     let production = runs.iter().find(|r| r.config == RunConfig::PRODUCTION);
     let discarded = production.is_some_and(|p| p.config.discards_output());
