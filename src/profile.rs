@@ -23,6 +23,7 @@ struct ProfileFile {
     #[serde(default)]
     markers: MarkersSection,
     database: Option<DatabaseSection>,
+    health: Option<HealthSection>,
     #[serde(default)]
     observe: ObserveSection,
 }
@@ -41,7 +42,36 @@ struct WorkerSection {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SocketSection {
-    path: String,
+    path: Option<String>,
+    address: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HealthSection {
+    get: String,
+    ready: Option<String>,
+    #[serde(default = "default_health_timeout_ms")]
+    timeout_ms: u64,
+}
+
+/// Where the worker should serve, with placeholders still in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum EndpointTemplate {
+    /// `[socket] path`: a Unix socket file.
+    Unix(String),
+    /// `[socket] address = "tcp://HOST:PORT"`; the port may be `{port}`.
+    Tcp { host: String, port: String },
+}
+
+/// `[health]`: the HTTP request that tells whether a TCP worker is ready.
+#[derive(Clone)]
+pub(crate) struct Health {
+    /// The path requested with GET.
+    pub(crate) get: String,
+    /// The body must match this to count as ready; absent: any 2xx is ready.
+    pub(crate) ready: Option<Regex>,
+    pub(crate) timeout_ms: u64,
 }
 
 #[derive(Deserialize, Default)]
@@ -71,11 +101,22 @@ pub(crate) struct ObserveSection {
     pub(crate) settle_ms: u64,
     /// Bytes sent once the run has settled, to ask the worker to stop (e.g. a finalize message).
     pub(crate) send: Option<String>,
+    /// Globs of log files the worker writes, whose new lines join the timeline.
+    #[serde(default)]
+    pub(crate) logs: Vec<String>,
+    /// The pid file the worker keeps.
+    pub(crate) pid_file: Option<String>,
 }
 
 impl Default for ObserveSection {
     fn default() -> Self {
-        ObserveSection { window_ms: default_window_ms(), settle_ms: default_settle_ms(), send: None }
+        ObserveSection {
+            window_ms: default_window_ms(),
+            settle_ms: default_settle_ms(),
+            send: None,
+            logs: vec![],
+            pid_file: None,
+        }
     }
 }
 
@@ -84,6 +125,9 @@ fn default_window_ms() -> u64 {
 }
 fn default_settle_ms() -> u64 {
     200
+}
+fn default_health_timeout_ms() -> u64 {
+    1000
 }
 
 /// A loaded, validated profile. Templates keep their placeholders until a run's sandbox resolves them.
@@ -97,10 +141,13 @@ pub(crate) struct Profile {
     pub(crate) data_dir: String,
     pub(crate) command: Vec<String>,
     pub(crate) env: BTreeMap<String, String>,
-    pub(crate) socket_path: String,
+    pub(crate) endpoint: EndpointTemplate,
+    pub(crate) health: Option<Health>,
     pub(crate) markers: Markers,
     pub(crate) database: Option<DatabaseSection>,
     pub(crate) observe: ObserveSection,
+    /// Some template uses `{port}`: each run needs a free port of its own.
+    pub(crate) uses_port: bool,
 }
 
 /// The values placeholders stand for, in one context (the real system, or a run's sandbox).
@@ -111,6 +158,8 @@ pub(crate) struct Vars {
     pub(crate) home: PathBuf,
     pub(crate) profile_dir: PathBuf,
     pub(crate) plugin_root: Option<PathBuf>,
+    /// The run's free loopback port (`{port}`); 0 outside a run.
+    pub(crate) port: u16,
 }
 
 impl Vars {
@@ -123,6 +172,7 @@ impl Vars {
                 "home" => self.home.display().to_string(),
                 "profile_dir" => self.profile_dir.display().to_string(),
                 "plugin_root" => self.plugin_root.as_ref().map_or(String::new(), |p| p.display().to_string()),
+                "port" => self.port.to_string(),
                 other => format!("{{{other}}}"),
             })
             .into_owned()
@@ -163,6 +213,20 @@ impl Profile {
             entry: compile(&file.markers.entry, "markers.entry", source)?,
             listening: compile(&file.markers.listening, "markers.listening", source)?,
         };
+        let endpoint = endpoint(&file.socket, source)?;
+        let health = match (file.health, &endpoint) {
+            (None, _) => None,
+            (Some(_), EndpointTemplate::Unix(_)) => {
+                return usage(format!("profile {source}: [health] needs a TCP endpoint (socket.address)"))
+            }
+            (Some(h), EndpointTemplate::Tcp { .. }) => {
+                if !h.get.starts_with('/') {
+                    return usage(format!("profile {source}: health.get must be a path starting with /: {:?}", h.get));
+                }
+                Some(Health { ready: compile(&h.ready, "health.ready", source)?, get: h.get, timeout_ms: h.timeout_ms })
+            }
+        };
+        let uses_port = text.contains("{port}");
         let data_dir = file.data_dir.unwrap_or_else(|| "{home}/.{name}".replace("{name}", &file.name));
         Ok(Profile {
             name: file.name,
@@ -171,10 +235,12 @@ impl Profile {
             data_dir,
             command: file.worker.command,
             env: file.worker.env,
-            socket_path: file.socket.path,
+            endpoint,
+            health,
             markers,
             database: file.database,
             observe: file.observe,
+            uses_port,
         })
     }
 
@@ -197,20 +263,27 @@ impl Profile {
     /// Placeholder values on the real system: the user's home and the profile's real data dir.
     pub(crate) fn real_vars(&self, session: u64) -> Vars {
         let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
-        let mut vars =
-            Vars { session, data_dir: PathBuf::new(), home, profile_dir: self.dir.clone(), plugin_root: plugin_root() };
+        let mut vars = Vars {
+            session,
+            data_dir: PathBuf::new(),
+            home,
+            profile_dir: self.dir.clone(),
+            plugin_root: plugin_root(),
+            port: 0,
+        };
         vars.data_dir = PathBuf::from(vars.expand(&self.data_dir));
         vars
     }
 
-    /// The placeholder values inside a sandbox.
-    pub(crate) fn sandbox_vars(&self, session: u64, home: &Path, data_dir: &Path) -> Vars {
+    /// The placeholder values inside a sandbox, with the run's own port.
+    pub(crate) fn sandbox_vars(&self, session: u64, home: &Path, data_dir: &Path, port: u16) -> Vars {
         Vars {
             session,
             data_dir: data_dir.to_path_buf(),
             home: home.to_path_buf(),
             profile_dir: self.dir.clone(),
             plugin_root: plugin_root(),
+            port,
         }
     }
 
@@ -247,9 +320,43 @@ fn compile(re: &Option<String>, key: &str, source: &str) -> anyhow::Result<Optio
         .transpose()
 }
 
+/// `[socket]`: exactly one of `path` and `address`; an address is `tcp://HOST:PORT`.
+fn endpoint(socket: &SocketSection, source: &str) -> anyhow::Result<EndpointTemplate> {
+    match (&socket.path, &socket.address) {
+        (Some(path), None) => Ok(EndpointTemplate::Unix(path.clone())),
+        (None, Some(address)) => parse_address(address)
+            .map_err(|why| UsageError(format!("profile {source}: socket.address {address:?}: {why}")).into()),
+        _ => usage(format!("profile {source}: [socket] needs exactly one of socket.path and socket.address")),
+    }
+}
+
+/// `tcp://127.0.0.1:{port}`, `tcp://[::1]:37777`, `tcp://localhost:8080`.
+fn parse_address(address: &str) -> Result<EndpointTemplate, String> {
+    let rest = address.strip_prefix("tcp://").ok_or("must start with tcp://")?;
+    let (host, port) = rest.rsplit_once(':').ok_or("must be tcp://HOST:PORT")?;
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    if host.is_empty() || (host != "localhost" && host.parse::<std::net::IpAddr>().is_err()) {
+        return Err(format!("the host {host:?} is not an IP address or localhost"));
+    }
+    if port != "{port}" && !port.parse::<u16>().is_ok_and(|p| p > 0) {
+        return Err(format!("the port {port:?} is neither {{port}} nor a number from 1 to 65535"));
+    }
+    Ok(EndpointTemplate::Tcp { host: host.to_string(), port: port.to_string() })
+}
+
 /// Every templated string must use known placeholders only.
 fn check_placeholders(file: &ProfileFile, text: &str, source: &str) -> anyhow::Result<()> {
-    let mut fields: Vec<(String, &str)> = vec![("socket.path".into(), &file.socket.path)];
+    let mut fields: Vec<(String, &str)> = Vec::new();
+    if let Some(path) = &file.socket.path {
+        fields.push(("socket.path".into(), path));
+    }
+    if let Some(address) = &file.socket.address {
+        fields.push(("socket.address".into(), address));
+    }
+    fields.extend(file.observe.logs.iter().enumerate().map(|(i, l)| (format!("observe.logs[{i}]"), l.as_str())));
+    if let Some(pid_file) = &file.observe.pid_file {
+        fields.push(("observe.pid_file".into(), pid_file));
+    }
     fields.extend(file.worker.command.iter().enumerate().map(|(i, a)| (format!("worker.command[{i}]"), a.as_str())));
     fields.extend(file.worker.env.iter().map(|(k, v)| (format!("worker.env.{k}"), v.as_str())));
     if let Some(d) = &file.data_dir {
@@ -302,9 +409,40 @@ mod tests {
     #[test]
     fn expands_placeholders() {
         let p = parse(MINIMAL).unwrap();
-        let vars = p.sandbox_vars(28, Path::new("/s/home"), Path::new("/s/data"));
-        assert_eq!(vars.expand(&p.socket_path), "/s/data/w-28.sock");
+        let vars = p.sandbox_vars(28, Path::new("/s/home"), Path::new("/s/data"), 0);
+        let EndpointTemplate::Unix(path) = &p.endpoint else { panic!("a Unix endpoint") };
+        assert_eq!(vars.expand(path), "/s/data/w-28.sock");
         assert_eq!(vars.expand(&p.data_dir), "/s/home/.w");
+    }
+
+    const TCP: &str = "name = \"w\"\n[worker]\ncommand = [\"w\"]\nenv = { PORT = \"{port}\" }\n[socket]\naddress = \"tcp://127.0.0.1:{port}\"\n[health]\nget = \"/api/health\"\nready = \"ok\"\n[observe]\nlogs = [\"{data_dir}/logs/*.log\"]\npid_file = \"{data_dir}/w.pid\"\n";
+
+    #[test]
+    fn tcp_address_health_and_port() {
+        let p = parse(TCP).unwrap();
+        assert_eq!(p.endpoint, EndpointTemplate::Tcp { host: "127.0.0.1".into(), port: "{port}".into() });
+        assert!(p.uses_port && p.health.is_some());
+        let vars = p.sandbox_vars(28, Path::new("/s/home"), Path::new("/s/data"), 41234);
+        assert_eq!(vars.expand(&p.env["PORT"]), "41234");
+        assert_eq!(vars.expand(&p.observe.logs[0]), "/s/data/logs/*.log");
+        let v6 = parse(&TCP.replace("127.0.0.1:{port}", "[::1]:37777")).unwrap();
+        assert_eq!(v6.endpoint, EndpointTemplate::Tcp { host: "::1".into(), port: "37777".into() });
+    }
+
+    #[test]
+    fn bad_endpoints_name_the_key() {
+        for (from, to) in [("tcp://127.0.0.1:{port}", "http://127.0.0.1:1"), ("{port}\"\n[h", "99999\"\n[h")] {
+            let err = parse(&TCP.replace(from, to)).err().unwrap().to_string();
+            assert!(err.contains("socket.address"), "{err}");
+        }
+        let both = TCP.replace("[socket]\n", "[socket]\npath = \"/x.sock\"\n");
+        assert!(parse(&both).err().unwrap().to_string().contains("socket.path and socket.address"));
+        let unix_health = format!("{MINIMAL}[health]\nget = \"/h\"\n");
+        assert!(parse(&unix_health).err().unwrap().to_string().contains("[health]"));
+        let bad_ready = TCP.replace("ready = \"ok\"", "ready = \"(\"");
+        assert!(parse(&bad_ready).err().unwrap().to_string().contains("health.ready"));
+        let bad_glob = TCP.replace("logs/*.log", "{logdir}/*.log");
+        assert!(parse(&bad_glob).err().unwrap().to_string().contains("observe.logs[0]"));
     }
 
     #[test]

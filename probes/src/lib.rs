@@ -11,6 +11,9 @@ mod verdict;
 
 pub use evidence::{fmt_ms, Evidence};
 pub use probe::{all_probes, per_run, Finding, Probe};
-pub use run::{Endpoint, Expected, Outcome, RunConfig, RunRecord, SpawnMode, StdioMode};
-pub use timeline::{ConnectResult, Event, EventKind, ExitStatus, FileType, Marker, RowLookup, Stream, Timeline};
+pub use run::{Endpoint, Expected, HealthCheck, Outcome, RunConfig, RunRecord, SpawnMode, StdioMode};
+pub use timeline::{
+    AddressHolder, ConnectResult, Event, EventKind, ExitStatus, FileType, IpFamily, Marker, PidFileState, RowLookup,
+    Stream, Timeline,
+};
 pub use verdict::{Status, Verdict};

@@ -67,6 +67,29 @@ impl fmt::Display for RunConfig {
 pub enum Endpoint {
     /// A Unix socket file.
     Unix { path: String },
+    /// A TCP address (an HTTP worker on a loopback port, typically).
+    Tcp { host: String, port: u16 },
+}
+
+impl Endpoint {
+    /// What a client dials, as people write it: the socket path, or `HOST:PORT` (`[::1]:PORT` for IPv6).
+    pub fn target(&self) -> String {
+        match self {
+            Endpoint::Unix { path } => path.clone(),
+            Endpoint::Tcp { host, port } if host.contains(':') => format!("[{host}]:{port}"),
+            Endpoint::Tcp { host, port } => format!("{host}:{port}"),
+        }
+    }
+}
+
+/// The profile's HTTP health check (`[health]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    /// The path requested with GET, e.g. `/api/health`.
+    pub get: String,
+    /// The regex the body must match to count as ready; absent: any 2xx is ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready: Option<String>,
 }
 
 /// What the profile says the worker should do, resolved for this run's sandbox.
@@ -82,12 +105,31 @@ pub struct Expected {
     /// The run's private directory, so that reports can print its paths as `<sandbox>/...`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<String>,
+    /// The HTTP health check, if the profile defines one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthCheck>,
+    /// The log file patterns whose lines were followed (`[observe] logs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<String>,
+    /// The pid file the worker is expected to keep (`[observe] pid_file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_file: Option<String>,
 }
 
 impl Expected {
-    pub fn socket_path(&self) -> &str {
+    /// The expected socket file, when the worker serves a Unix socket.
+    pub fn socket_path(&self) -> Option<&str> {
         match &self.endpoint {
-            Endpoint::Unix { path } => path,
+            Endpoint::Unix { path } => Some(path),
+            Endpoint::Tcp { .. } => None,
+        }
+    }
+
+    /// The expected host and port, when the worker serves TCP.
+    pub fn tcp(&self) -> Option<(&str, u16)> {
+        match &self.endpoint {
+            Endpoint::Tcp { host, port } => Some((host, *port)),
+            Endpoint::Unix { .. } => None,
         }
     }
 }
@@ -105,7 +147,7 @@ pub struct RunRecord {
 /// How a run ended, from the client's point of view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {
-    /// A client connected at the expected path at least once.
+    /// A client connected at the expected endpoint at least once.
     pub reachable: bool,
     /// The socket was still reachable when the observation ended (or the worker shut down cleanly on request).
     pub healthy: bool,
@@ -140,9 +182,19 @@ impl Outcome {
                 _ => None,
             })
             .unwrap_or(false);
-        let healthy = reachable && final_connect_ok && exit.is_none() && (alive_at_end || stop.is_some());
+        // With a health check, serving means answering it "ready" (the last answer before the stop counts).
+        let health_ok = events
+            .iter()
+            .rev()
+            .find_map(|e| match &e.kind {
+                EventKind::Health { ready, .. } if stop.is_none_or(|s| e.t_us <= s) => Some(*ready),
+                _ => None,
+            })
+            .unwrap_or(true);
+        let healthy = reachable && final_connect_ok && health_ok && exit.is_none() && (alive_at_end || stop.is_some());
         let label = match (healthy, reachable, exit) {
             (true, _, _) => "healthy".to_string(),
+            (false, true, None) if !health_ok => "reachable, health not ready".to_string(),
             (false, true, Some(s)) => format!("reachable, then {s}"),
             (false, false, Some(s)) => format!("{s}, never reachable"),
             (false, true, None) => "reachable, then unreachable".to_string(),

@@ -66,7 +66,43 @@ pub enum ConnectResult {
     Connected,
     NotFound,
     Refused,
+    /// No answer before the connect deadline.
+    TimedOut,
     Other,
+}
+
+/// The address family of a TCP socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IpFamily {
+    Ipv4,
+    Ipv6,
+}
+
+/// A process found holding a socket: who it is and how long it has been running.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressHolder {
+    pub pid: i32,
+    pub exe: String,
+    pub cmdline: String,
+    /// How long the process had been running when it was seen, in milliseconds.
+    pub age_ms: u64,
+}
+
+/// What the pid file said, checked against the live system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PidFileState {
+    /// There is no pid file.
+    Absent,
+    /// The file holds no pid.
+    Invalid,
+    /// The pid it names is not running (or is a zombie).
+    Gone,
+    /// The pid it names is a process of this run's worker tree.
+    Worker,
+    /// The pid it names is alive but is not a process of this run.
+    NotWorker,
 }
 
 /// What the session lookup found.
@@ -100,6 +136,18 @@ pub enum EventKind {
     SocketBound { pid: i32, inode: u64, path: String, listening: bool },
     /// A bound socket seen before is no longer held by the tree.
     SocketClosed { pid: i32, inode: u64, path: String },
+    /// The kernel shows a TCP socket of the worker's tree listening on an address.
+    TcpListening { pid: i32, inode: u64, address: String, port: u16, family: IpFamily },
+    /// A TCP listener seen before is no longer held by the tree.
+    TcpClosed { pid: i32, inode: u64, address: String, port: u16 },
+    /// Another process, outside the worker's tree, listens on the expected address.
+    AddressHeld { address: String, inode: u64, holder: Option<AddressHolder> },
+    /// The HTTP health request after connecting: the status line's code (none if no response) and the body.
+    Health { url: String, status: Option<u16>, ready: bool, body: String, detail: String },
+    /// A line the worker wrote to one of the profile's log files.
+    LogLine { file: String, text: String, markers: Vec<Marker> },
+    /// The profile's pid file, and whether the pid it names is alive and is the worker.
+    PidFile { path: String, pid: Option<i32>, state: PidFileState, detail: String },
     /// A client attempt at the expected endpoint.
     Connect { path: String, result: ConnectResult, detail: String },
     /// What the worker itself sees: its executable, cwd, uid and the environment variables that matter.
@@ -137,6 +185,27 @@ impl EventKind {
             EventKind::SocketClosed { pid, inode, path } => {
                 format!("pid {pid} no longer holds socket inode {inode} at {path}")
             }
+            EventKind::TcpListening { pid, inode, address, port, .. } => {
+                format!("pid {pid} listens on TCP {} (socket inode {inode})", host_port(address, *port))
+            }
+            EventKind::TcpClosed { pid, inode, address, port } => {
+                format!("pid {pid} no longer listens on TCP {} (socket inode {inode})", host_port(address, *port))
+            }
+            EventKind::AddressHeld { address, inode, holder } => match holder {
+                Some(h) => format!(
+                    "{address} is held by pid {} ({}), running for {}, socket inode {inode}",
+                    h.pid,
+                    h.cmdline,
+                    fmt_age(h.age_ms)
+                ),
+                None => format!("{address} is held by a process that could not be identified (socket inode {inode})"),
+            },
+            EventKind::Health { url, status, body, detail, .. } => match status {
+                Some(code) => format!("GET {url}: {code}, body {}", clip(body, 200)),
+                None => format!("GET {url}: {detail}"),
+            },
+            EventKind::LogLine { file, text, .. } => format!("{file}: {text}"),
+            EventKind::PidFile { path, detail, .. } => format!("pid file {path}: {detail}"),
             EventKind::Connect { path, detail, .. } => format!("connect {path}: {detail}"),
             EventKind::WorkerView { pid, exe, cwd, uid, .. } => format!("pid {pid} runs {exe} as uid {uid} in {cwd}"),
             EventKind::DatabaseOpened { pid, path } => format!("pid {pid} has database {path} open"),
@@ -152,6 +221,35 @@ impl EventKind {
             }
             EventKind::Note { text } => format!("note: {text}"),
         }
+    }
+}
+
+/// How long a process has been running, as people say it: `850 ms`, `12.3 s`, `4 min 10 s`, `3 h 2 min`.
+pub fn fmt_age(ms: u64) -> String {
+    match ms {
+        0..1_000 => format!("{ms} ms"),
+        1_000..120_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        120_000..7_200_000 => format!("{} min {} s", ms / 60_000, ms / 1000 % 60),
+        _ => format!("{} h {} min", ms / 3_600_000, ms / 60_000 % 60),
+    }
+}
+
+/// `HOST:PORT`, with brackets around an IPv6 host.
+pub(crate) fn host_port(address: &str, port: u16) -> String {
+    if address.contains(':') {
+        format!("[{address}]:{port}")
+    } else {
+        format!("{address}:{port}")
+    }
+}
+
+/// At most `max` characters, with an ellipsis when cut, quoted.
+fn clip(text: &str, max: usize) -> String {
+    let cut: String = text.chars().take(max).collect();
+    if cut.len() < text.len() {
+        format!("{cut:?}…")
+    } else {
+        format!("{cut:?}")
     }
 }
 
@@ -216,9 +314,27 @@ impl Timeline {
         self.harness_stop_us().is_none_or(|s| e.t_us < s)
     }
 
-    /// The first line matching a marker.
+    /// The first line (output or log file) matching a marker.
     pub fn marker(&self, marker: Marker) -> Option<&Event> {
-        self.0.iter().find(|e| matches!(&e.kind, EventKind::Line { markers, .. } if markers.contains(&marker)))
+        self.0.iter().find(|e| match &e.kind {
+            EventKind::Line { markers, .. } | EventKind::LogLine { markers, .. } => markers.contains(&marker),
+            _ => false,
+        })
+    }
+
+    /// Listening TCP sockets the kernel showed, one per inode: (event, pid, inode, address, port).
+    pub fn tcp_listeners(&self) -> Vec<(&Event, i32, u64, &str, u16)> {
+        let mut seen = Vec::new();
+        let mut out = Vec::new();
+        for e in &self.0 {
+            if let EventKind::TcpListening { pid, inode, address, port, .. } = &e.kind {
+                if !seen.contains(inode) {
+                    seen.push(*inode);
+                    out.push((e, *pid, *inode, address.as_str(), *port));
+                }
+            }
+        }
+        out
     }
 
     /// Listening Unix sockets the kernel showed, one per inode.

@@ -17,11 +17,23 @@ use super::{Msg, Sink};
 
 /// What the watcher should report beyond sockets and directories.
 pub(crate) struct Interest {
-    /// The socket path clients expect.
-    pub(crate) expected: PathBuf,
+    /// The socket path clients expect (none for a TCP endpoint).
+    pub(crate) expected: Option<PathBuf>,
     /// Files the run loop tails (stdio in file mode): growth is forwarded, not recorded. The flag is raised when
     /// a notification is on its way and lowered by the reader, so a flood of writes makes one message, not millions.
     pub(crate) tailed: Vec<(PathBuf, Arc<AtomicBool>)>,
+    /// The profile's log files: their creation and growth are forwarded (one flag for them all), not recorded.
+    pub(crate) logs: (Vec<glob::Pattern>, Arc<AtomicBool>),
+}
+
+impl Interest {
+    fn is_expected(&self, path: &Path) -> bool {
+        self.expected.as_deref() == Some(path)
+    }
+
+    fn is_log(&self, path: &Path) -> bool {
+        self.logs.0.iter().any(|p| p.matches_path(path))
+    }
 }
 
 /// Starts watching `roots` recursively. Dropping the watcher stops it.
@@ -58,6 +70,9 @@ fn translate(
     use notify::EventKind as K;
     let event = |kind| Some(Msg::Event(sockdiag_probes::Event { t_us: 0, kind }));
     match kind {
+        K::Create(_) | K::Modify(_) if interest.is_log(path) => {
+            (!interest.logs.1.swap(true, Ordering::AcqRel)).then(|| Msg::Grew(path.to_path_buf()))
+        }
         K::Create(_) | K::Modify(ModifyKind::Name(RenameMode::To)) => {
             let file_type = file_type(path);
             if !worth_recording(path, file_type, interest) {
@@ -66,10 +81,10 @@ fn translate(
             recorded.insert(path.to_path_buf());
             event(EventKind::FileCreated { path: path.display().to_string(), file_type })
         }
-        K::Remove(_) if recorded.contains(path) || path == interest.expected => {
+        K::Remove(_) if recorded.contains(path) || interest.is_expected(path) => {
             event(EventKind::FileRemoved { path: path.display().to_string() })
         }
-        K::Modify(ModifyKind::Name(RenameMode::From)) if recorded.contains(path) || path == interest.expected => {
+        K::Modify(ModifyKind::Name(RenameMode::From)) if recorded.contains(path) || interest.is_expected(path) => {
             event(EventKind::FileRenamed { from: path.display().to_string(), to: None })
         }
         K::Modify(ModifyKind::Data(_)) | K::Modify(ModifyKind::Any) => {
@@ -82,7 +97,7 @@ fn translate(
 
 /// Sockets, directories, `*.sock` names and the expected path; not the worker's ordinary files.
 fn worth_recording(path: &Path, file_type: FileType, interest: &Interest) -> bool {
-    path == interest.expected
+    interest.is_expected(path)
         || matches!(file_type, FileType::Socket | FileType::Dir)
         || path.extension().is_some_and(|e| e == "sock")
 }

@@ -2,11 +2,16 @@
 //! Threads (fs watcher, output readers, the reaper) send messages; the run loop records them and decides
 //! when to look at `/proc`, connect or look up the session row.
 
+pub(crate) mod address_holder;
 pub(crate) mod connect;
 pub(crate) mod database;
 pub(crate) mod fs;
+pub(crate) mod health;
+pub(crate) mod logs;
 pub(crate) mod output;
+pub(crate) mod pid_file;
 pub(crate) mod sockets;
+pub(crate) mod tcp_sockets;
 pub(crate) mod worker_view;
 
 use std::time::Instant;
@@ -36,7 +41,7 @@ impl Clock {
 pub(crate) enum Msg {
     /// An observation, already stamped.
     Event(Event),
-    /// A file the run loop tails (stdio in file mode) has grown.
+    /// A file the run loop tails (stdio in file mode, or a log file) has grown or appeared.
     Grew(std::path::PathBuf),
     /// An output stream reached end of file.
     Closed,

@@ -4,6 +4,7 @@
 pub(crate) mod interrupt;
 mod launcher;
 pub(crate) mod leftovers;
+mod port;
 mod reaper;
 mod run_loop;
 mod sandbox;

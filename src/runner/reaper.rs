@@ -18,6 +18,8 @@ struct Registry {
     /// session or group id → the run, for descendants nobody registered (orphans that came back to us)
     by_group: HashMap<i32, Sink>,
     children: usize,
+    /// Bumped at every spawn, so a reaper that found no child can tell whether one appeared since it looked.
+    spawns: u64,
 }
 
 struct Reaper {
@@ -47,6 +49,7 @@ pub(crate) fn spawn(cmd: &mut Command, sink: &Sink, leads_session: bool) -> std:
         reg.by_group.insert(pid, sink.clone());
     }
     reg.children += 1;
+    reg.spawns += 1;
     r.wake.notify_all();
     Ok(child)
 }
@@ -70,6 +73,7 @@ pub(crate) fn forget_group(sid: i32) {
 fn reap_forever() {
     let r = reaper();
     loop {
+        let spawns_before = r.registry.lock().expect("registry lock").spawns;
         // Wait without reaping, so the zombie's /proc/<pid>/stat (its session and group) can still be read.
         match waitid(Id::All, WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
             Ok(status) => {
@@ -93,7 +97,10 @@ fn reap_forever() {
             }
             Err(nix::errno::Errno::ECHILD) => {
                 let reg = r.registry.lock().expect("registry lock");
-                let _unused = r.wake.wait_timeout(reg, std::time::Duration::from_millis(200));
+                // A spawn between waitid and here already notified: waiting would delay its exit by the timeout.
+                if reg.spawns == spawns_before {
+                    let _unused = r.wake.wait_timeout(reg, std::time::Duration::from_millis(200));
+                }
             }
             Err(_) => {}
         }

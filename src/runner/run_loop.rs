@@ -14,14 +14,20 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use sockdiag_probes::{
-    ConnectResult, Endpoint, Event, EventKind, Expected, Outcome, RunConfig, RunRecord, StdioMode, Stream, Timeline,
+    ConnectResult, Endpoint, Event, EventKind, Expected, HealthCheck, Outcome, PidFileState, RunConfig, RunRecord,
+    StdioMode, Stream, Timeline,
 };
 
 use super::launcher::{self, Launch};
 use super::sandbox::Sandbox;
-use super::{reaper, Plan};
+use super::{port, reaper, Plan};
+use crate::error::UsageError;
+use crate::observers::logs::LogFiles;
 use crate::observers::output::LineSplitter;
-use crate::observers::{connect, database, fs, sockets, worker_view, Clock, Msg, Sink};
+use crate::observers::{
+    address_holder, connect, database, fs, health, pid_file, sockets, tcp_sockets, worker_view, Clock, Msg, Sink,
+};
+use crate::profile::{EndpointTemplate, Profile, Vars};
 
 /// First interval of the look at `/proc` between events; it doubles up to the cap while nothing happens.
 const SCAN_FIRST: Duration = Duration::from_millis(2);
@@ -38,32 +44,50 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
     let profile = plan.profile;
     let mut sandbox = Sandbox::create(id)?;
     let real = profile.real_vars(plan.session);
-    let vars = profile.sandbox_vars(plan.session, &sandbox.home, &sandbox.data);
+    let port = if profile.uses_port { port::free_loopback_port()? } else { 0 };
+    let vars = profile.sandbox_vars(plan.session, &sandbox.home, &sandbox.data, port);
     let database = sandbox.prepare_database(profile, &real, &vars)?;
     let program = profile.check_command(&vars)?;
     let expected = Expected {
         session: plan.session,
-        endpoint: Endpoint::Unix { path: vars.expand(&profile.socket_path) },
+        endpoint: endpoint(profile, &vars)?,
         env: profile.env.iter().map(|(k, v)| (k.clone(), vars.expand(v))).collect(),
         database: database.as_ref().map(|d| d.display().to_string()),
         sandbox: Some(sandbox.root.display().to_string()),
+        health: profile
+            .health
+            .as_ref()
+            .map(|h| HealthCheck { get: h.get.clone(), ready: h.ready.as_ref().map(|r| r.as_str().to_string()) }),
+        logs: profile.observe.logs.iter().map(|g| vars.expand(g)).collect(),
+        pid_file: profile.observe.pid_file.as_ref().map(|p| vars.expand(p)),
     };
     let output_files = (sandbox.root.join("stdout.log"), sandbox.root.join("stderr.log"));
     let (tx, rx) = crossbeam_channel::unbounded();
     let sink = Sink { clock: Clock::start(), tx };
-    let socket_path = PathBuf::from(expected.socket_path());
+    let socket_path = expected.socket_path().map(PathBuf::from);
     let mut roots = vec![sandbox.root.clone()];
-    roots.extend(socket_path.parent().filter(|p| !p.starts_with(&sandbox.root) && p.is_dir()).map(Path::to_path_buf));
+    roots.extend(
+        socket_path
+            .as_ref()
+            .and_then(|s| s.parent())
+            .filter(|p| !p.starts_with(&sandbox.root) && p.is_dir())
+            .map(Path::to_path_buf),
+    );
     let tailed =
         if config.stdio == StdioMode::File { vec![output_files.0.clone(), output_files.1.clone()] } else { vec![] };
     let pending: Vec<Arc<AtomicBool>> = tailed.iter().map(|_| Arc::new(AtomicBool::new(false))).collect();
+    let logs = LogFiles::new(&expected.logs, profile.markers.clone());
     let interest = fs::Interest {
         expected: socket_path.clone(),
         tailed: tailed.iter().cloned().zip(pending.iter().cloned()).collect(),
+        logs: logs.interest(),
     };
     let watcher = fs::watch(&roots, interest, sink.clone())?;
 
     let mut obs = Observation::new(plan, id, &expected, sink.clone(), rx);
+    obs.logs = logs;
+    // A holder that is there before the worker starts is the clearest sign of a busy address.
+    obs.check_address(&tcp_sockets::listening(std::process::id() as i32));
     if let (Some(db), Some(section)) = (&database, &profile.database) {
         obs.record(database::lookup(db, &section.session_query, plan.session));
     }
@@ -101,7 +125,8 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
     obs.stop_everything();
     obs.drain_output();
     drop(watcher);
-    let lines: Vec<(Instant, EventKind)> = obs.tails.iter_mut().flat_map(Tail::read_to_end).collect();
+    let mut lines: Vec<(Instant, EventKind)> = obs.tails.iter_mut().flat_map(Tail::read_to_end).collect();
+    lines.extend(obs.logs.finish());
     obs.record_stamped(lines);
     if config.spawn == sockdiag_probes::SpawnMode::Detached {
         reaper::forget_group(root);
@@ -114,9 +139,25 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
     Ok(RunRecord { id, config, expected, outcome, events })
 }
 
+/// The run's endpoint with its placeholders resolved (`{port}` is the run's own port).
+fn endpoint(profile: &Profile, vars: &Vars) -> anyhow::Result<Endpoint> {
+    Ok(match &profile.endpoint {
+        EndpointTemplate::Unix(path) => Endpoint::Unix { path: vars.expand(path) },
+        EndpointTemplate::Tcp { host, port } => {
+            let port = vars.expand(port);
+            let port = port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                UsageError(format!("profile {}: socket.address: the port {port:?} is not a port", profile.source))
+            })?;
+            Endpoint::Tcp { host: host.clone(), port }
+        }
+    })
+}
+
 /// The state of one run's observation.
 struct Observation<'a> {
     plan: &'a Plan<'a>,
+    endpoint: Endpoint,
+    /// The socket file clients expect (empty for a TCP endpoint).
     expected_path: String,
     env_keys: Vec<String>,
     marker: String,
@@ -126,6 +167,15 @@ struct Observation<'a> {
     pids: Vec<i32>,
     exited: HashSet<i32>,
     sockets: sockets::SocketTable,
+    tcp: tcp_sockets::TcpTable,
+    /// Listeners on the expected TCP address already attributed (to another process, or to this run).
+    attributed: HashSet<u64>,
+    /// The health check last answered ready: it is not asked again.
+    health_ready: bool,
+    last_health: Option<(Option<u16>, bool, String)>,
+    logs: LogFiles,
+    pid_file: Option<PathBuf>,
+    last_pid_file: Option<(Option<i32>, PidFileState)>,
     files_checked: HashSet<PathBuf>,
     last_connect: Option<ConnectResult>,
     connected_at: Option<Instant>,
@@ -142,7 +192,8 @@ impl<'a> Observation<'a> {
         env_keys.push("HOME".into());
         Observation {
             plan,
-            expected_path: expected.socket_path().to_string(),
+            endpoint: expected.endpoint.clone(),
+            expected_path: expected.socket_path().unwrap_or_default().to_string(),
             env_keys,
             marker: format!("{}-{id}", plan.token),
             sink,
@@ -151,6 +202,13 @@ impl<'a> Observation<'a> {
             pids: Vec::new(),
             exited: HashSet::new(),
             sockets: sockets::SocketTable::default(),
+            tcp: tcp_sockets::TcpTable::default(),
+            attributed: HashSet::new(),
+            health_ready: false,
+            last_health: None,
+            logs: LogFiles::new(&[], Default::default()),
+            pid_file: expected.pid_file.as_ref().map(PathBuf::from),
+            last_pid_file: None,
             files_checked: HashSet::new(),
             last_connect: None,
             connected_at: None,
@@ -257,7 +315,8 @@ impl<'a> Observation<'a> {
                 let interesting = !matches!(event.kind, EventKind::Line { .. }) || self.is_listening_line(&event.kind);
                 if let EventKind::Exited { pid, .. } = event.kind {
                     self.exited.insert(pid);
-                    let closed = self.sockets.forget_pid(pid);
+                    let mut closed = self.sockets.forget_pid(pid);
+                    closed.extend(self.tcp.forget_pid(pid));
                     self.events.push(event);
                     self.record_all(closed);
                     if self.live_pids().is_empty() {
@@ -272,7 +331,8 @@ impl<'a> Observation<'a> {
                 interesting || self.connected_at.is_none()
             }
             Msg::Grew(path) => {
-                let lines = self.tails.iter_mut().find(|t| t.path == path).map(Tail::read_new).unwrap_or_default();
+                let mut lines = self.tails.iter_mut().find(|t| t.path == path).map(Tail::read_new).unwrap_or_default();
+                lines.extend(self.logs.read(&path));
                 self.record_stamped(lines);
                 true
             }
@@ -323,11 +383,89 @@ impl<'a> Observation<'a> {
             }
             self.record_all(changes);
         }
+        if let Endpoint::Tcp { .. } = self.endpoint {
+            let table = tcp_sockets::listening(tree.first().copied().unwrap_or(std::process::id() as i32));
+            let changes = self.tcp.update(&table, &scan);
+            if !changes.is_empty() {
+                self.last_change = Instant::now();
+                if self.plan.profile.health.is_none() {
+                    self.serving_since.get_or_insert_with(Instant::now);
+                }
+            }
+            self.record_all(changes);
+            self.check_address(&table);
+        }
         self.check_databases(&scan.files);
-        if self.connected_at.is_none()
-            && fs::file_type(Path::new(&self.expected_path)) != sockdiag_probes::FileType::Gone
-        {
-            self.try_connect();
+        let lines = self.logs.poll();
+        self.record_stamped(lines);
+        self.check_pid_file(false);
+        match self.endpoint {
+            Endpoint::Unix { .. } => {
+                if self.connected_at.is_none()
+                    && fs::file_type(Path::new(&self.expected_path)) != sockdiag_probes::FileType::Gone
+                {
+                    self.try_connect();
+                }
+            }
+            Endpoint::Tcp { .. } => {
+                if self.connected_at.is_none() {
+                    self.try_connect();
+                }
+                if self.connected_at.is_some() && !self.health_ready {
+                    self.check_health();
+                }
+            }
+        }
+    }
+
+    /// Records listeners on the expected TCP address that belong to no process of this run, with their holder.
+    fn check_address(&mut self, table: &std::collections::HashMap<u64, std::net::SocketAddr>) {
+        let Endpoint::Tcp { host, port } = &self.endpoint else { return };
+        let ours = self.tcp.inodes();
+        let skip = |inode: u64| ours.contains(&inode) || self.attributed.contains(&inode);
+        let found = address_holder::holders(table, host, *port, &skip);
+        for (inode, holder) in found {
+            self.attributed.insert(inode);
+            // The worker's own listener, seen in the table before its descriptor scan: not a holder.
+            if holder.as_ref().is_some_and(|h| self.is_ours(h.pid)) {
+                continue;
+            }
+            let event = address_holder::event(&self.endpoint.target(), inode, holder);
+            self.record(event);
+        }
+    }
+
+    /// True when `pid` is a process of this run (adopted, or carrying the run's marker).
+    fn is_ours(&self, pid: i32) -> bool {
+        self.pids.contains(&pid) || carries_marker(pid, &self.marker)
+    }
+
+    /// Asks the health check; records the answer when it differs from the last one.
+    fn check_health(&mut self) {
+        let Some(check) = &self.plan.profile.health else { return };
+        let answer = health::check(&self.endpoint, check);
+        let EventKind::Health { status, ready, body, .. } = &answer else { unreachable!("check returns Health") };
+        let key = (*status, *ready, body.clone());
+        if *ready {
+            self.health_ready = true;
+            self.serving_since.get_or_insert_with(Instant::now);
+        }
+        if self.last_health.as_ref() != Some(&key) {
+            self.last_health = Some(key);
+            self.last_change = Instant::now();
+            self.record(answer);
+        }
+    }
+
+    /// Reads the pid file; records it when what it says changed, or always when `force` (the end state).
+    fn check_pid_file(&mut self, force: bool) {
+        let Some(path) = self.pid_file.clone() else { return };
+        let event = pid_file::check(&path, &|pid| self.is_ours(pid));
+        let EventKind::PidFile { pid, state, .. } = &event else { unreachable!("check returns PidFile") };
+        let key = (*pid, *state);
+        if force || self.last_pid_file != Some(key) {
+            self.last_pid_file = Some(key);
+            self.record(event);
         }
     }
 
@@ -345,11 +483,14 @@ impl<'a> Observation<'a> {
 
     /// Connects to the expected path; records the attempt when its result differs from the last one.
     fn try_connect(&mut self) -> ConnectResult {
-        let kind = connect::attempt(&self.expected_path);
+        let kind = connect::attempt(&self.endpoint);
         let EventKind::Connect { result, .. } = kind else { unreachable!("attempt returns a Connect") };
         if result == ConnectResult::Connected && self.connected_at.is_none() {
             self.connected_at = Some(Instant::now());
-            self.serving_since.get_or_insert_with(Instant::now);
+            // With a health check, serving means answering it ready, not just accepting.
+            if self.plan.profile.health.is_none() {
+                self.serving_since.get_or_insert_with(Instant::now);
+            }
         }
         if self.last_connect != Some(result) {
             self.last_connect = Some(result);
@@ -364,20 +505,23 @@ impl<'a> Observation<'a> {
         self.look();
         self.last_connect = None;
         let reachable = self.try_connect() == ConnectResult::Connected;
+        self.check_pid_file(true);
         let live = self.live_pids();
-        let file_type =
-            Some(fs::file_type(Path::new(&self.expected_path))).filter(|t| *t != sockdiag_probes::FileType::Gone);
-        self.record(EventKind::EndState { path: self.expected_path.clone(), file_type, live_pids: live.clone() });
+        let file_type = Some(fs::file_type(Path::new(&self.expected_path)))
+            .filter(|t| *t != sockdiag_probes::FileType::Gone && !self.expected_path.is_empty());
+        self.record(EventKind::EndState { path: self.endpoint.target(), file_type, live_pids: live.clone() });
         if live.is_empty() {
             self.find_stragglers();
             if self.live_pids().is_empty() {
                 return;
             }
         }
-        if let (true, Some(send)) = (reachable, &self.plan.profile.observe.send) {
+        // Never ask another process to stop: the stop message goes only to an address no one else holds.
+        let held = self.events.iter().any(|e| matches!(e.kind, EventKind::AddressHeld { .. }));
+        if let (true, false, Some(send)) = (reachable, held, &self.plan.profile.observe.send) {
             // Stamped before sending: the worker may react before the send returns.
             let before = Instant::now();
-            let how = connect::send(&self.expected_path, send.as_bytes());
+            let how = connect::send(&self.endpoint, send.as_bytes());
             self.events.push(self.sink.clock.stamp_at(before, EventKind::HarnessStop { how }));
             if self.wait_for_exits(STOP_GRACE) {
                 return;
@@ -444,6 +588,13 @@ fn marked_processes(marker: &str) -> Vec<i32> {
         })
         .map(|p| p.pid())
         .collect()
+}
+
+/// True when the live process `pid` carries this run's marker in its environment.
+fn carries_marker(pid: i32, marker: &str) -> bool {
+    procfs::process::Process::new(pid).and_then(|p| p.environ()).is_ok_and(|env| {
+        env.get(std::ffi::OsStr::new(launcher::RUN_MARKER)).is_some_and(|v| v == std::ffi::OsStr::new(marker))
+    })
 }
 
 /// A stdio file (file mode) read as it grows. Once the head budget is spent, only the last bytes can still be kept,

@@ -3,31 +3,82 @@
 use crate::Event;
 use crate::{EventKind, FileType, Marker, RunRecord};
 
-/// The first sign that the worker was listening: a kernel-listed listener, the socket file at the expected path,
-/// or the "listening" line, whichever came first.
+/// The first sign that the worker was listening: a kernel-listed listener (Unix or TCP), the socket file at the
+/// expected path, or the "listening" line, whichever came first.
 pub(crate) fn listen_point(run: &RunRecord) -> Option<&Event> {
     let expected = run.expected.socket_path();
     run.events.iter().find(|e| match &e.kind {
-        EventKind::SocketBound { listening: true, .. } => true,
-        EventKind::FileCreated { path, file_type } => path == expected && *file_type != FileType::Dir,
-        EventKind::Line { markers, .. } => markers.contains(&Marker::Listening),
+        EventKind::SocketBound { listening: true, .. } | EventKind::TcpListening { .. } => true,
+        EventKind::FileCreated { path, file_type } => Some(path.as_str()) == expected && *file_type != FileType::Dir,
+        EventKind::Line { markers, .. } | EventKind::LogLine { markers, .. } => markers.contains(&Marker::Listening),
         _ => false,
     })
 }
 
-/// The processes that held a listening socket (at the expected path if any did), else the spawned root.
+/// The processes that held a listening socket (at the expected endpoint if any did), else the spawned root.
 pub(crate) fn worker_pids(run: &RunRecord) -> Vec<i32> {
-    let expected = run.expected.socket_path();
-    let listeners = run.events.listeners();
-    let at_expected: Vec<i32> = listeners.iter().filter(|l| l.3 == expected).map(|l| l.1).collect();
+    let listeners: Vec<(i32, bool)> = match run.expected.tcp() {
+        None => {
+            let expected = run.expected.socket_path();
+            run.events.listeners().iter().map(|l| (l.1, Some(l.3) == expected)).collect()
+        }
+        Some((host, port)) => {
+            run.events.tcp_listeners().iter().map(|l| (l.1, l.4 == port && serves_host(l.3, host))).collect()
+        }
+    };
+    let at_expected: Vec<i32> = listeners.iter().filter(|l| l.1).map(|l| l.0).collect();
     if !at_expected.is_empty() {
         return at_expected;
     }
-    let any: Vec<i32> = listeners.iter().map(|l| l.1).collect();
+    let any: Vec<i32> = listeners.iter().map(|l| l.0).collect();
     if !any.is_empty() {
         return any;
     }
     run.events.spawned_pids().into_iter().take(1).collect()
+}
+
+/// True when a socket bound to `bound` accepts clients dialling `host`: the same address, a wildcard that covers
+/// it (`0.0.0.0` for IPv4, `::` for both families, as Linux's default `bindv6only=0` makes it), or `localhost`
+/// resolving to a loopback address.
+pub(crate) fn serves_host(bound: &str, host: &str) -> bool {
+    let v4 = !host.contains(':');
+    let loopback = |a: &str| a == "127.0.0.1" || a == "::1";
+    bound == host
+        || bound == "::"
+        || (bound == "0.0.0.0" && v4)
+        || (host == "localhost" && (loopback(bound) || bound == "0.0.0.0"))
+        || (bound.strip_prefix("::ffff:") == Some(host))
+}
+
+/// Words that mark a line as an error report, in the spellings runtimes and loggers use.
+const ERROR_WORDS: &[&str] =
+    &["error", "exception", "fatal", "panic", "failed", "failure", "traceback", "uncaught", "unhandled"];
+
+/// The errno names that servers print when a socket or file operation fails.
+const ERRNO_NAMES: &[&str] = &[
+    "EADDRINUSE",
+    "EADDRNOTAVAIL",
+    "EACCES",
+    "EPERM",
+    "ENOENT",
+    "ENOTDIR",
+    "EEXIST",
+    "ECONNREFUSED",
+    "ECONNRESET",
+    "EPIPE",
+    "EINVAL",
+    "ENOSPC",
+    "EMFILE",
+    "ETIMEDOUT",
+    "EROFS",
+];
+
+/// True when a line reads as an error: an error word (`error`, `errors`, `failed`...) or an errno name.
+pub(crate) fn looks_like_error(text: &str) -> bool {
+    text.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).any(|w| {
+        let lower = w.to_ascii_lowercase();
+        ERRNO_NAMES.contains(&w) || ERROR_WORDS.iter().any(|e| lower == *e || lower.strip_suffix('s') == Some(e))
+    })
 }
 
 /// Every pid the run saw in the worker's tree.
@@ -39,6 +90,7 @@ pub(crate) fn known_pids(run: &RunRecord) -> Vec<i32> {
             EventKind::Spawned { pid, .. }
             | EventKind::Exited { pid, .. }
             | EventKind::SocketBound { pid, .. }
+            | EventKind::TcpListening { pid, .. }
             | EventKind::WorkerView { pid, .. } => Some(*pid),
             _ => None,
         })
@@ -51,4 +103,28 @@ pub(crate) fn known_pids(run: &RunRecord) -> Vec<i32> {
 /// The last line the worker wrote before `t_us` (what it said as it went down).
 pub(crate) fn last_line_before(run: &RunRecord, t_us: u64) -> Option<&Event> {
     run.events.iter().rev().find(|e| e.t_us <= t_us && matches!(e.kind, EventKind::Line { .. }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_lines() {
+        assert!(looks_like_error("Error: SDK agent initialization failed"));
+        assert!(looks_like_error("listen EADDRINUSE: address already in use 127.0.0.1:37777"));
+        assert!(looks_like_error("[ERROR] errors: 3"));
+        assert!(!looks_like_error("[worker] session 28 loaded"));
+        assert!(!looks_like_error("HTTP server listening on 127.0.0.1:37777"));
+        assert!(!looks_like_error("EPOCH 12"));
+    }
+
+    #[test]
+    fn wildcards_serve_their_family() {
+        assert!(serves_host("0.0.0.0", "127.0.0.1"));
+        assert!(serves_host("::", "127.0.0.1"));
+        assert!(!serves_host("::1", "127.0.0.1"));
+        assert!(!serves_host("127.0.0.1", "::1"));
+        assert!(serves_host("127.0.0.1", "localhost"));
+    }
 }

@@ -1,6 +1,7 @@
-//! H4: the worker binds somewhere other than where clients look.
+//! H4: the worker binds somewhere other than where clients look — another socket path, or on TCP another host,
+//! port or address family.
 
-use super::facts::worker_pids;
+use super::facts::{serves_host, worker_pids};
 use crate::{per_run, EventKind, Evidence, FileType, Finding, Probe, RunRecord, Status};
 
 pub struct PathMismatch;
@@ -10,11 +11,12 @@ impl Probe for PathMismatch {
         "H4"
     }
     fn title(&self) -> &'static str {
-        "socket path mismatch"
+        "endpoint mismatch (socket path, or TCP host, port or family)"
     }
     fn checks(&self) -> &'static str {
         "Compares the path the kernel shows the worker's listening socket bound to (and any socket file that \
-         appeared) with the expected path, and the worker's own environment with the one the profile gives it."
+         appeared) with the expected path — on TCP, the host, port and family of the worker tree's listeners with \
+         the expected address — and the worker's own environment with the one the profile gives it."
     }
     fn fix(&self) -> &'static str {
         "Compute the socket path in one shared function from one setting; pass the data-dir variable explicitly in \
@@ -26,8 +28,15 @@ impl Probe for PathMismatch {
 }
 
 fn judge(run: &RunRecord) -> Finding {
+    match (run.expected.socket_path(), run.expected.tcp()) {
+        (Some(path), _) => judge_unix(run, path),
+        (None, Some((host, port))) => judge_tcp(run, host, port),
+        (None, None) => Finding::new(Status::NotApplicable, "no endpoint to compare", vec![]),
+    }
+}
+
+fn judge_unix(run: &RunRecord, expected: &str) -> Finding {
     let id = run.id;
-    let expected = run.expected.socket_path();
     let sockets: Vec<(u64, String, String)> = run
         .events
         .iter()
@@ -65,6 +74,71 @@ fn judge(run: &RunRecord) -> Finding {
         "no socket was bound or created, so there is no path to compare",
         vec![Evidence::run(id, format!("missing: a listener or socket file (expected {expected})"))],
     )
+}
+
+fn judge_tcp(run: &RunRecord, host: &str, port: u16) -> Finding {
+    let id = run.id;
+    let target = run.expected.endpoint.target();
+    let listeners: Vec<_> = run.events.tcp_listeners().into_iter().filter(|l| run.events.before_stop(l.0)).collect();
+    if let Some(l) = listeners.iter().find(|l| l.4 == port && serves_host(l.3, host)) {
+        return Finding::new(
+            Status::RuledOut,
+            format!("the worker listens on the expected address {target}"),
+            vec![Evidence::at(id, l.0.t_us, l.0.kind.describe())],
+        );
+    }
+    let mut evidence: Vec<Evidence> =
+        listeners.iter().map(|l| Evidence::at(id, l.0.t_us, l.0.kind.describe())).collect();
+    evidence.extend(worker_env(run));
+    let Some(first) = listeners.first() else {
+        let diffs = env_differences(run);
+        if !diffs.is_empty() {
+            return Finding::new(
+                Status::Confirmed,
+                "the worker's environment differs from the one the profile sets",
+                diffs,
+            );
+        }
+        return Finding::new(
+            Status::Inconclusive,
+            "the worker's tree was never seen listening on TCP, so there is no address to compare",
+            vec![Evidence::run(id, format!("missing: a TCP listener of the worker (expected {target})"))],
+        );
+    };
+    evidence.insert(0, Evidence::run(id, format!("clients dial {target}")));
+    let bound = crate::timeline::host_port(first.3, first.4);
+    let how = if first.4 == port { "the same port on another address or family" } else { "another port" };
+    Finding::new(Status::Confirmed, format!("the worker listens on {bound} instead of {target} ({how})"), evidence)
+}
+
+/// The profile-set variables as the worker saw them: each one equal to the profile's value, or not.
+fn worker_env(run: &RunRecord) -> Vec<Evidence> {
+    let diffs = env_differences(run);
+    if !diffs.is_empty() {
+        return diffs;
+    }
+    let pids = worker_pids(run);
+    let Some((view, env)) = run.events.first(|k| match k {
+        EventKind::WorkerView { pid, env, .. } if pids.contains(pid) => Some(env),
+        _ => None,
+    }) else {
+        return vec![];
+    };
+    // The settings that name the expected port are the ones the worker should have used.
+    let port = run.expected.tcp().map(|(_, p)| p.to_string()).unwrap_or_default();
+    let set: Vec<(&String, &String)> = run.expected.env.keys().filter_map(|k| env.get(k).map(|v| (k, v))).collect();
+    let naming_port: Vec<(&String, &String)> = set.iter().copied().filter(|(_, v)| v.contains(&port)).collect();
+    let cited = if naming_port.is_empty() { set } else { naming_port };
+    cited
+        .into_iter()
+        .map(|(k, v)| {
+            Evidence::at(
+                run.id,
+                view.t_us,
+                format!("worker env {k}={v:?}, as the profile sets: the bound address comes from another setting"),
+            )
+        })
+        .collect()
 }
 
 /// Profile-set variables whose value in the worker's own environment differs.

@@ -1,4 +1,5 @@
-//! H9: the socket file is created, then deleted — and by whom.
+//! H9: the socket file is created, then deleted — and by whom. On TCP: the listener is closed while the process
+//! that held it lives on.
 
 use super::facts::known_pids;
 use crate::{fmt_ms, per_run, Event, EventKind, Evidence, FileType, Finding, Probe, RunRecord, Status};
@@ -10,11 +11,12 @@ impl Probe for CreatedThenDeleted {
         "H9"
     }
     fn title(&self) -> &'static str {
-        "socket file created, then deleted"
+        "socket file created, then deleted (TCP: listener closed)"
     }
     fn checks(&self) -> &'static str {
         "Watches the socket's directory (inotify, armed before the spawn): a create at the expected path followed \
-         by a remove or rename, before the harness stopped anything. Says who removed it when the evidence allows."
+         by a remove or rename, before the harness stopped anything. Says who removed it when the evidence allows. \
+         On TCP: a listener of the worker's tree that the kernel stops listing while its process is still alive."
     }
     fn fix(&self) -> &'static str {
         "Remove a stale socket only after checking that nothing answers on it; make the error handler keep the \
@@ -26,8 +28,58 @@ impl Probe for CreatedThenDeleted {
 }
 
 fn judge(run: &RunRecord) -> Finding {
+    match run.expected.socket_path() {
+        Some(path) => judge_unix(run, path),
+        None => judge_tcp(run),
+    }
+}
+
+fn judge_tcp(run: &RunRecord) -> Finding {
     let id = run.id;
-    let expected = run.expected.socket_path();
+    let listeners = run.events.tcp_listeners();
+    let Some(first) = listeners.first() else {
+        return Finding::new(
+            Status::RuledOut,
+            "the worker never listened on TCP, so no listener was closed",
+            vec![Evidence::run(id, "no TCP listener of the worker's tree during observation")],
+        );
+    };
+    for (listen, pid, inode, address, port) in &listeners {
+        let closed = run.events.after(listen.t_us).find(|e| {
+            run.events.before_stop(e) && matches!(&e.kind, EventKind::TcpClosed { inode: i, .. } if i == inode)
+        });
+        let Some(closed) = closed else { continue };
+        let exit = run.events.own_exits().find(|(_, p, _)| p == pid);
+        if exit.is_some_and(|(e, _, _)| e.t_us <= closed.t_us + OBSERVER_SKEW_US) {
+            continue; // closed with its process: that is an exit (H1), not a closed listener
+        }
+        let mut evidence = vec![Evidence::at(id, listen.t_us, listen.kind.describe())];
+        evidence.push(Evidence::at(id, closed.t_us, closed.kind.describe()));
+        let lived = match exit {
+            Some((e, _, status)) => {
+                evidence.push(Evidence::at(id, e.t_us, format!("pid {pid} {status}")));
+                format!("pid {pid} lived on until {}", fmt_ms(e.t_us))
+            }
+            None => format!("pid {pid} was still alive at the end of observation"),
+        };
+        evidence.push(Evidence::run(id, lived.clone()));
+        let after = fmt_ms(closed.t_us - listen.t_us).trim_start_matches('+').to_string();
+        let bound = crate::timeline::host_port(address, *port);
+        return Finding::new(
+            Status::Confirmed,
+            format!("pid {pid} closed its listener on {bound} {after} after listening; {lived}"),
+            evidence,
+        );
+    }
+    Finding::new(
+        Status::RuledOut,
+        "the TCP listener stayed open until the end of observation, or closed only with its process",
+        vec![Evidence::at(id, first.0.t_us, first.0.kind.describe())],
+    )
+}
+
+fn judge_unix(run: &RunRecord, expected: &str) -> Finding {
+    let id = run.id;
     let created = run.events.iter().find(|e| matches!(&e.kind, EventKind::FileCreated { path, file_type } if path == expected && *file_type != FileType::Dir));
     let Some(created) = created else {
         return Finding::new(

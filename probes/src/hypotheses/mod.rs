@@ -4,5 +4,9 @@ pub mod h01_exit_after_listen;
 pub mod h04_path_mismatch;
 pub mod h08_session_row;
 pub mod h09_created_then_deleted;
+pub mod h11_not_serving;
+pub mod h12_lost_errors;
+pub mod h18_address_held;
+pub mod h19_stale_pid_file;
 
 mod facts;

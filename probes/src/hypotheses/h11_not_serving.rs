@@ -1,0 +1,161 @@
+//! H11: the endpoint is there but does not serve yet — on a Unix socket the file exists before the server
+//! accepts; on TCP connections are accepted but the health check fails or says "not ready".
+
+use super::facts::looks_like_error;
+use crate::{fmt_ms, per_run, ConnectResult, Event, EventKind, Evidence, FileType, Finding, Probe, RunRecord, Status};
+
+pub struct NotServing;
+
+impl Probe for NotServing {
+    fn id(&self) -> &'static str {
+        "H11"
+    }
+    fn title(&self) -> &'static str {
+        "endpoint present but not serving (not accepting yet, or health not ready)"
+    }
+    fn checks(&self) -> &'static str {
+        "Unix socket: the first connect after the socket file appeared — refused, then accepted later, is the race \
+         (the window is reported). TCP with a [health] check: the HTTP GET after a connection was accepted — a \
+         failed request, a non-2xx status or a body that does not match `ready` is confirmed, with the body and \
+         the worker's lines around it."
+    }
+    fn fix(&self) -> &'static str {
+        "Announce readiness only once the server accepts and its dependencies are initialised; have clients wait \
+         for the health check (with a deadline) rather than for the file or the port; log why the worker is not \
+         ready where its launcher can see it."
+    }
+    fn evaluate(&self, runs: &[RunRecord]) -> Finding {
+        if runs.iter().all(|r| r.expected.tcp().is_some() && r.expected.health.is_none()) {
+            return Finding::new(
+                Status::NotApplicable,
+                "the profile defines no [health] check for its TCP endpoint",
+                vec![],
+            );
+        }
+        per_run(runs, judge)
+    }
+}
+
+fn judge(run: &RunRecord) -> Finding {
+    match run.expected.socket_path() {
+        Some(path) => judge_unix(run, path),
+        None => judge_tcp(run),
+    }
+}
+
+fn judge_unix(run: &RunRecord, expected: &str) -> Finding {
+    let id = run.id;
+    let created = run
+        .events
+        .iter()
+        .find(|e| matches!(&e.kind, EventKind::FileCreated { path, file_type: FileType::Socket } if path == expected));
+    let Some(created) = created else {
+        return Finding::new(
+            Status::Inconclusive,
+            format!("no socket file appeared at {expected}, so there was nothing to race"),
+            vec![Evidence::run(id, format!("missing: a socket file at {expected}"))],
+        );
+    };
+    let connects: Vec<(&Event, ConnectResult)> = run
+        .events
+        .after(created.t_us)
+        .filter(|e| run.events.before_stop(e))
+        .filter_map(|e| match &e.kind {
+            EventKind::Connect { result, .. } => Some((e, *result)),
+            _ => None,
+        })
+        .collect();
+    let mut evidence = vec![Evidence::at(id, created.t_us, created.kind.describe())];
+    let Some((first, result)) = connects.first() else {
+        return Finding::new(Status::Inconclusive, "no connect was tried after the file appeared", evidence);
+    };
+    evidence.push(Evidence::at(id, first.t_us, first.kind.describe()));
+    if *result == ConnectResult::Connected {
+        return Finding::new(Status::RuledOut, "the first connect after the file appeared was accepted", evidence);
+    }
+    match connects.iter().find(|(_, r)| *r == ConnectResult::Connected) {
+        Some((ok, _)) => {
+            evidence.push(Evidence::at(id, ok.t_us, ok.kind.describe()));
+            let window = fmt_ms(ok.t_us - created.t_us).trim_start_matches('+').to_string();
+            Finding::new(
+                Status::Confirmed,
+                format!("the socket file existed {window} before the server accepted connections"),
+                evidence,
+            )
+        }
+        None => Finding::new(
+            Status::Inconclusive,
+            "connects after the file appeared never succeeded: not a race (see H1, H9)",
+            evidence,
+        ),
+    }
+}
+
+fn judge_tcp(run: &RunRecord) -> Finding {
+    let id = run.id;
+    let target = run.expected.endpoint.target();
+    let held = run.events.iter().find(|e| matches!(e.kind, EventKind::AddressHeld { .. }));
+    let answers: Vec<&Event> =
+        run.events.iter().filter(|e| run.events.before_stop(e) && matches!(e.kind, EventKind::Health { .. })).collect();
+    if let Some(held) = held {
+        return Finding::new(
+            Status::Inconclusive,
+            format!("{target} answered, but from another process than the worker (see H18)"),
+            vec![Evidence::at(id, held.t_us, held.kind.describe())],
+        );
+    }
+    let Some(last) = answers.last() else {
+        return Finding::new(
+            Status::Inconclusive,
+            format!("no connection was accepted at {target}, so the health check never ran"),
+            vec![Evidence::run(id, format!("missing: an accepted connection at {target}"))],
+        );
+    };
+    let accepted = run.events.first(|k| match k {
+        EventKind::Connect { result: ConnectResult::Connected, .. } => Some(()),
+        _ => None,
+    });
+    let mut evidence: Vec<Evidence> =
+        accepted.iter().map(|(e, _)| Evidence::at(id, e.t_us, e.kind.describe())).collect();
+    if matches!(last.kind, EventKind::Health { ready: true, .. }) {
+        evidence.push(Evidence::at(id, last.t_us, last.kind.describe()));
+        return Finding::new(Status::RuledOut, "the health check answered ready", evidence);
+    }
+    let first_bad = answers.iter().find(|e| matches!(e.kind, EventKind::Health { ready: false, .. })).unwrap_or(last);
+    evidence.push(Evidence::at(id, first_bad.t_us, first_bad.kind.describe()));
+    if first_bad.t_us != last.t_us {
+        evidence.push(Evidence::at(id, last.t_us, last.kind.describe()));
+    }
+    evidence.extend(lines_around(run, first_bad.t_us));
+    evidence.sort_by_key(|e| e.t_us);
+    let EventKind::Health { url, status, detail, .. } = &last.kind else { unreachable!("filtered on Health") };
+    let said = match status {
+        Some(code) => format!("GET {url} answers {code} but not ready"),
+        None => format!("GET {url} fails: {detail}"),
+    };
+    Finding::new(Status::Confirmed, format!("connections to {target} are accepted, yet {said}"), evidence)
+}
+
+/// How far from the health answer the worker's lines are shown.
+const AROUND_US: u64 = 2_000_000;
+/// Lines shown at most.
+const LINES_SHOWN: usize = 6;
+
+/// The worker's output and log lines around `t_us`, error lines first, then in time order.
+fn lines_around(run: &RunRecord, t_us: u64) -> Vec<Evidence> {
+    let mut lines: Vec<(usize, &Event, &str)> = run
+        .events
+        .iter()
+        .filter(|e| e.t_us.abs_diff(t_us) <= AROUND_US && run.events.before_stop(e))
+        .filter_map(|e| match &e.kind {
+            EventKind::Line { text, .. } | EventKind::LogLine { text, .. } => Some((e, text.as_str())),
+            _ => None,
+        })
+        .enumerate()
+        .map(|(i, (e, text))| (i, e, text))
+        .collect();
+    lines.sort_by_key(|(i, _, text)| (!looks_like_error(text), *i));
+    lines.truncate(LINES_SHOWN);
+    lines.sort_by_key(|(i, _, _)| *i);
+    lines.into_iter().map(|(_, e, _)| Evidence::at(run.id, e.t_us, e.kind.describe())).collect()
+}
