@@ -2,27 +2,52 @@
 
 mod common;
 
-use common::{run_json, statuses};
+use common::{run_json, statuses, PortHolder};
 
 const C: &str = "confirmed";
 const R: &str = "ruled_out";
 const I: &str = "inconclusive";
+const N: &str = "not_applicable";
 
 /// The status expected of every hypothesis, in id order.
 type VerdictSet = &'static [(&'static str, &'static str)];
 
 /// mode → exit code and the status of every hypothesis.
+#[rustfmt::skip]
 const EXPECTED: &[(&str, i32, VerdictSet)] = &[
-    ("healthy", 0, &[("H1", R), ("H4", R), ("H8", R), ("H9", R)]),
-    ("crash-cleanup", 1, &[("H1", C), ("H4", R), ("H8", R), ("H9", C)]),
-    ("exit-no-cleanup", 1, &[("H1", C), ("H4", R), ("H8", R), ("H9", R)]),
-    ("wrong-path", 1, &[("H1", R), ("H4", C), ("H8", R), ("H9", R)]),
-    ("no-session", 1, &[("H1", R), ("H4", I), ("H8", C), ("H9", R)]),
+    ("healthy", 0,
+     &[("H1", R), ("H4", R), ("H8", R), ("H9", R), ("H11", R), ("H12", R), ("H18", N), ("H19", N)]),
+    ("crash-cleanup", 1,
+     &[("H1", C), ("H4", R), ("H8", R), ("H9", C), ("H11", R), ("H12", C), ("H18", N), ("H19", N)]),
+    ("exit-no-cleanup", 1,
+     &[("H1", C), ("H4", R), ("H8", R), ("H9", R), ("H11", R), ("H12", C), ("H18", N), ("H19", N)]),
+    ("wrong-path", 1,
+     &[("H1", R), ("H4", C), ("H8", R), ("H9", R), ("H11", I), ("H12", R), ("H18", N), ("H19", N)]),
+    ("no-session", 1,
+     &[("H1", R), ("H4", I), ("H8", C), ("H9", R), ("H11", I), ("H12", R), ("H18", N), ("H19", N)]),
+    ("tcp-healthy", 0,
+     &[("H1", R), ("H4", R), ("H8", N), ("H9", R), ("H11", R), ("H12", R), ("H18", R), ("H19", R)]),
+    ("tcp-not-ready", 1,
+     &[("H1", R), ("H4", R), ("H8", N), ("H9", R), ("H11", C), ("H12", C), ("H18", R), ("H19", R)]),
+    ("tcp-wrong-port", 1,
+     &[("H1", R), ("H4", C), ("H8", N), ("H9", R), ("H11", I), ("H12", R), ("H18", R), ("H19", R)]),
+    ("tcp-port-held", 1,
+     &[("H1", R), ("H4", I), ("H8", N), ("H9", R), ("H11", I), ("H12", C), ("H18", C), ("H19", R)]),
+    ("tcp-stale-pid", 1,
+     &[("H1", R), ("H4", I), ("H8", N), ("H9", R), ("H11", I), ("H12", R), ("H18", R), ("H19", C)]),
 ];
 
+/// The fixed port of `fixtures/profiles/tcp-port-held.toml`, outside Linux's ephemeral range so that no `{port}`
+/// run can be handed it.
+const HELD_PORT: u16 = 61777;
+
 fn check(mode: &str) -> serde_json::Value {
+    check_with(mode, &[])
+}
+
+fn check_with(mode: &str, extra: &[&str]) -> serde_json::Value {
     let (_, exit, expected) = EXPECTED.iter().find(|(m, _, _)| *m == mode).expect("mode in table");
-    let (code, report) = run_json(mode, &[]);
+    let (code, report) = run_json(mode, extra);
     let got = statuses(&report);
     let want: Vec<(String, String)> = expected.iter().map(|(id, s)| (id.to_string(), s.to_string())).collect();
     assert_eq!(got, want, "{mode}: verdicts; root cause: {}", report["root_cause"]);
@@ -87,4 +112,74 @@ fn json_has_the_documented_fields() {
             assert!(v.get(key).is_some(), "verdict misses {key}");
         }
     }
+}
+
+fn summary<'a>(report: &'a serde_json::Value, id: &str) -> &'a str {
+    verdict(report, id)["summary"].as_str().unwrap()
+}
+
+fn evidence_text(report: &serde_json::Value, id: &str) -> String {
+    verdict(report, id)["evidence"].as_array().unwrap().iter().map(|e| e["text"].as_str().unwrap()).collect()
+}
+
+#[test]
+fn tcp_healthy() {
+    let report = check("tcp-healthy");
+    assert!(report["root_cause"].is_null());
+    assert!(report["runs"].as_array().unwrap().iter().all(|r| r["outcome"]["healthy"] == true));
+}
+
+#[test]
+fn tcp_not_ready() {
+    let report = check("tcp-not-ready");
+    // The body that says "not ready", and the reason that only the log file holds.
+    assert!(summary(&report, "H11").contains("200 but not ready"), "{}", summary(&report, "H11"));
+    assert!(evidence_text(&report, "H11").contains("\\\"initialized\\\":false"), "{}", evidence_text(&report, "H11"));
+    let h12 = summary(&report, "H12");
+    assert!(h12.contains("log file") && h12.contains("database migration failed"), "{h12}");
+    assert!(evidence_text(&report, "H12").contains("logs/worker.log: ERROR database migration failed"));
+}
+
+#[test]
+fn tcp_wrong_port() {
+    let report = check("tcp-wrong-port");
+    let h4 = summary(&report, "H4");
+    assert!(h4.contains("another port"), "{h4}");
+    // The worker's own environment had the right setting: it read another one.
+    assert!(
+        evidence_text(&report, "H4").contains("worker env CLAUDE_MEM_WORKER_PORT="),
+        "{}",
+        evidence_text(&report, "H4")
+    );
+}
+
+#[test]
+fn tcp_port_held() {
+    let holder = PortHolder::start(HELD_PORT);
+    let report = check("tcp-port-held");
+    let h18 = summary(&report, "H18");
+    assert!(h18.contains(&format!("pid {}", holder.pid())), "{h18}");
+    assert!(h18.contains("fixture-worker tcp-healthy"), "{h18}");
+    assert!(h18.contains("running for"), "{h18}");
+    // The holder must survive: sockdiag never sends its stop message to another process.
+    std::net::TcpStream::connect(("127.0.0.1", HELD_PORT)).expect("the holder still listens");
+}
+
+#[test]
+fn tcp_stale_pid() {
+    let report = check("tcp-stale-pid");
+    assert!(summary(&report, "H19").contains("no longer running"), "{}", summary(&report, "H19"));
+}
+
+#[test]
+fn every_tcp_run_gets_its_own_port() {
+    let (code, report) = run_json("tcp-healthy", &["--jobs", "2", "--repeat", "10"]);
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(code, 0, "root cause: {}", report["root_cause"]);
+    assert!(runs.len() >= 20, "{} runs", runs.len());
+    assert!(runs.iter().all(|r| r["outcome"]["healthy"] == true));
+    let mut ports: Vec<u64> = runs.iter().map(|r| r["expected"]["endpoint"]["port"].as_u64().unwrap()).collect();
+    ports.sort_unstable();
+    ports.dedup();
+    assert_eq!(ports.len(), runs.len(), "a port was handed to two runs");
 }

@@ -264,8 +264,10 @@ impl<'a> Observation<'a> {
             let now = Instant::now();
             if now >= next_scan {
                 self.look();
+                // A socket file that refuses may be between bind() and listen(): measure that window closely.
+                let racing = self.last_connect == Some(ConnectResult::Refused) && !self.expected_path.is_empty();
+                scan_every = if racing { SCAN_FIRST } else { (scan_every * 2).min(SCAN_CAP) };
                 next_scan = now + scan_every;
-                scan_every = (scan_every * 2).min(SCAN_CAP);
             }
             if self.live_pids().is_empty() {
                 let since = *all_exited_at.get_or_insert(now);

@@ -70,3 +70,57 @@ pub fn statuses(report: &serde_json::Value) -> Vec<(String, String)> {
         .map(|v| (v["id"].as_str().unwrap().to_string(), v["status"].as_str().unwrap().to_string()))
         .collect()
 }
+
+/// Another process listening on a loopback port: the fixture worker in its healthy TCP mode, started outside any
+/// sockdiag run. Killed and reaped on drop.
+pub struct PortHolder {
+    pub child: std::process::Child,
+    _data: tempfile::TempDir,
+}
+
+impl PortHolder {
+    /// Starts the holder on `port` and returns once it listens: its "listening" line has arrived and a connect
+    /// succeeds. Panics after the deadline.
+    pub fn start(port: u16) -> PortHolder {
+        use std::io::BufRead;
+        let data = tempfile::tempdir().expect("holder data dir");
+        let mut child = Command::new(root().join("target/release/fixture-worker"))
+            .args(["tcp-healthy", "1"])
+            .env("CLAUDE_MEM_WORKER_PORT", port.to_string())
+            .env("CLAUDE_MEM_DATA_DIR", data.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("holder starts");
+        let stderr = child.stderr.take().expect("holder stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let holder = PortHolder { child, _data: data };
+        loop {
+            match rx.recv_timeout(Duration::from_secs(10)) {
+                Ok(line) if line.contains("listening") => break,
+                Ok(line) if line.contains("in use") => panic!("port {port} is already taken on this machine: {line}"),
+                Ok(_) => {}
+                Err(e) => panic!("the holder never listened on {port}: {e}"),
+            }
+        }
+        std::net::TcpStream::connect(("127.0.0.1", port)).expect("the holder accepts");
+        holder
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for PortHolder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
