@@ -481,6 +481,13 @@ mod tests {
     }
 
     #[test]
+    fn shipped_http_profile_parses() {
+        let text = include_str!("../docs/profiles/claude-mem-http.toml");
+        let p = Profile::parse(text, "claude-mem-http.toml", PathBuf::from("/")).unwrap();
+        assert!(p.uses_port && p.health.is_some() && p.observe.pid_file.is_some());
+    }
+
+    #[test]
     fn default_profile_parses() {
         let p = Profile::parse(DEFAULT_PROFILE, "built-in", PathBuf::from("/")).unwrap();
         assert_eq!(p.name, "claude-mem");

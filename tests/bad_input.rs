@@ -47,6 +47,36 @@ fn malformed_profile() {
             "name = \"w\"\n[worker]\ncommand = [\"/nonexistent/worker\"]\n[socket]\npath = \"/tmp/x.sock\"\n",
             "/nonexistent/worker",
         ),
+        (
+            "not-tcp.toml",
+            "name = \"w\"\n[worker]\ncommand = [\"/bin/true\"]\n[socket]\naddress = \"udp://127.0.0.1:1\"\n",
+            "socket.address",
+        ),
+        (
+            "bad-port.toml",
+            "name = \"w\"\n[worker]\ncommand = [\"/bin/true\"]\n[socket]\naddress = \"tcp://127.0.0.1:70000\"\n",
+            "socket.address",
+        ),
+        (
+            "no-endpoint.toml",
+            "name = \"w\"\n[worker]\ncommand = [\"/bin/true\"]\n[socket]\n",
+            "socket.path and socket.address",
+        ),
+        (
+            "health-on-unix.toml",
+            "name = \"w\"\n[worker]\ncommand = [\"/bin/true\"]\n[socket]\npath = \"/tmp/x.sock\"\n[health]\nget = \"/h\"\n",
+            "[health]",
+        ),
+        (
+            "bad-ready.toml",
+            "name = \"w\"\n[worker]\ncommand = [\"/bin/true\"]\n[socket]\naddress = \"tcp://127.0.0.1:{port}\"\n[health]\nget = \"/h\"\nready = \"(\"\n",
+            "health.ready",
+        ),
+        (
+            "bad-log-glob.toml",
+            "name = \"w\"\n[worker]\ncommand = [\"/bin/true\"]\n[socket]\naddress = \"tcp://127.0.0.1:{port}\"\n[observe]\nlogs = [\"{log_dir}/*.log\"]\n",
+            "observe.logs[0]",
+        ),
     ];
     for (file, text, names) in cases {
         let path = dir.path().join(file);
