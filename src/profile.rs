@@ -287,6 +287,11 @@ impl Profile {
         }
     }
 
+    /// True when the endpoint is a TCP address with a fixed port, the same for every run.
+    pub(crate) fn fixed_tcp_port(&self) -> bool {
+        matches!(&self.endpoint, EndpointTemplate::Tcp { port, .. } if port != "{port}")
+    }
+
     /// The worker's argv[0], resolved against PATH; a clear error when it is missing or not executable.
     pub(crate) fn check_command(&self, vars: &Vars) -> anyhow::Result<PathBuf> {
         let program = vars.expand(&self.command[0]);

@@ -26,6 +26,8 @@ pub(crate) struct Plan<'a> {
 }
 
 /// Runs every configuration, `jobs` at a time; `on_done` is called as each run finishes (for progress).
+/// A fixed TCP port is one address for every run: runs side by side would hold it against each other and look
+/// like H18, so they go one at a time.
 pub(crate) fn run_all(
     plan: &Plan,
     configs: &[RunConfig],
@@ -35,6 +37,7 @@ pub(crate) fn run_all(
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<anyhow::Result<RunRecord>>>> = Mutex::new((0..configs.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
+        let jobs = if plan.profile.fixed_tcp_port() { 1 } else { jobs };
         for _ in 0..jobs.clamp(1, configs.len().max(1)) {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);

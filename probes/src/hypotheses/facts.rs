@@ -105,6 +105,25 @@ pub(crate) fn last_line_before(run: &RunRecord, t_us: u64) -> Option<&Event> {
     run.events.iter().rev().find(|e| e.t_us <= t_us && matches!(e.kind, EventKind::Line { .. }))
 }
 
+/// A TCP run on `127.0.0.1:4000` with the given events, for the probes' unit tests.
+#[cfg(test)]
+pub(crate) fn tcp_run(events: Vec<(u64, EventKind)>) -> RunRecord {
+    use crate::{Endpoint, Expected, Outcome, RunConfig, Timeline};
+    let env = [("PORT".to_string(), "4000".to_string())].into_iter().collect();
+    let expected = Expected {
+        session: 1,
+        endpoint: Endpoint::Tcp { host: "127.0.0.1".into(), port: 4000 },
+        env,
+        database: None,
+        health: Some(crate::HealthCheck { get: "/health".into(), ready: None }),
+        logs: vec![],
+        pid_file: Some("/s/worker.pid".into()),
+    };
+    let events = Timeline::new(events.into_iter().map(|(t_us, kind)| Event { t_us, kind }).collect());
+    let outcome = Outcome::from_timeline(&events, Some(10));
+    RunRecord { id: 1, config: RunConfig::PRODUCTION, expected, outcome, events }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

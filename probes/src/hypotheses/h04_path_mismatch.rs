@@ -160,3 +160,28 @@ fn env_differences(run: &RunRecord) -> Vec<Evidence> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hypotheses::facts::tcp_run;
+    use crate::IpFamily;
+
+    fn listening(address: &str, port: u16, family: IpFamily) -> EventKind {
+        EventKind::TcpListening { pid: 10, inode: 7, address: address.into(), port, family }
+    }
+
+    #[test]
+    fn ipv6_loopback_is_not_what_ipv4_clients_dial() {
+        let run = tcp_run(vec![(5, listening("::1", 4000, IpFamily::Ipv6))]);
+        let f = judge(&run);
+        assert_eq!(f.status, Status::Confirmed, "{}", f.summary);
+        assert!(f.summary.contains("[::1]:4000") && f.summary.contains("another address or family"), "{}", f.summary);
+    }
+
+    #[test]
+    fn a_wildcard_serves_the_expected_address() {
+        assert_eq!(judge(&tcp_run(vec![(5, listening("0.0.0.0", 4000, IpFamily::Ipv4))])).status, Status::RuledOut);
+        assert_eq!(judge(&tcp_run(vec![(5, listening("::", 4000, IpFamily::Ipv6))])).status, Status::RuledOut);
+    }
+}

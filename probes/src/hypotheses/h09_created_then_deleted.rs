@@ -143,3 +143,33 @@ fn remover(run: &RunRecord, removed: &Event) -> (String, String) {
         format!("{} processes were seen ({pids:?}); the removal cannot be attributed", pids.len()),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hypotheses::facts::tcp_run;
+    use crate::{ExitStatus, IpFamily};
+
+    fn listen() -> EventKind {
+        EventKind::TcpListening { pid: 10, inode: 7, address: "127.0.0.1".into(), port: 4000, family: IpFamily::Ipv4 }
+    }
+
+    fn closed() -> EventKind {
+        EventKind::TcpClosed { pid: 10, inode: 7, address: "127.0.0.1".into(), port: 4000 }
+    }
+
+    #[test]
+    fn a_listener_closed_by_a_live_process_is_confirmed() {
+        let end = EventKind::EndState { path: "127.0.0.1:4000".into(), file_type: None, live_pids: vec![10] };
+        let f = judge(&tcp_run(vec![(5, listen()), (50_000, closed()), (90_000, end)]));
+        assert_eq!(f.status, Status::Confirmed, "{}", f.summary);
+        assert!(f.summary.contains("still alive"), "{}", f.summary);
+    }
+
+    #[test]
+    fn a_listener_closed_with_its_process_is_an_exit_not_h9() {
+        let exit = EventKind::Exited { pid: 10, status: ExitStatus::Code(1) };
+        let f = judge(&tcp_run(vec![(5, listen()), (50_000, exit), (50_100, closed())]));
+        assert_eq!(f.status, Status::RuledOut, "{}", f.summary);
+    }
+}

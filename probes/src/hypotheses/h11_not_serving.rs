@@ -189,3 +189,31 @@ fn lines_around(run: &RunRecord, t_us: u64) -> Vec<Evidence> {
     lines.sort_by_key(|(i, _, _)| *i);
     lines.into_iter().map(|(_, e, _)| Evidence::at(run.id, e.t_us, e.kind.describe())).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hypotheses::facts::tcp_run;
+
+    fn connected() -> EventKind {
+        EventKind::Connect { path: "127.0.0.1:4000".into(), result: ConnectResult::Connected, detail: String::new() }
+    }
+
+    fn health(status: Option<u16>, ready: bool) -> EventKind {
+        let detail = if status.is_some() { "status".to_string() } else { "timed out".to_string() };
+        EventKind::Health { url: "http://127.0.0.1:4000/health".into(), status, ready, body: String::new(), detail }
+    }
+
+    #[test]
+    fn a_health_request_without_answer_is_confirmed() {
+        let f = judge(&tcp_run(vec![(5, connected()), (6, health(None, false))]));
+        assert_eq!(f.status, Status::Confirmed);
+        assert!(f.summary.contains("fails: timed out"), "{}", f.summary);
+    }
+
+    #[test]
+    fn ready_in_the_end_rules_it_out() {
+        let f = judge(&tcp_run(vec![(5, connected()), (6, health(Some(503), false)), (90, health(Some(200), true))]));
+        assert_eq!(f.status, Status::RuledOut);
+    }
+}

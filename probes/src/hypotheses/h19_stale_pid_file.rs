@@ -84,3 +84,28 @@ fn judge(run: &RunRecord) -> Finding {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hypotheses::facts::tcp_run;
+
+    fn pid_file(pid: i32, state: PidFileState) -> EventKind {
+        EventKind::PidFile { path: "/s/worker.pid".into(), pid: Some(pid), state, detail: String::new() }
+    }
+
+    #[test]
+    fn a_live_process_that_is_not_the_worker_is_confirmed() {
+        let f = judge(&tcp_run(vec![(5, pid_file(4242, PidFileState::NotWorker))]));
+        assert_eq!(f.status, Status::Confirmed);
+        assert!(f.summary.contains("not the worker"), "{}", f.summary);
+    }
+
+    #[test]
+    fn the_last_reading_before_the_stop_decides() {
+        let stop = EventKind::HarnessStop { how: "SIGTERM".into() };
+        let run =
+            tcp_run(vec![(5, pid_file(10, PidFileState::Worker)), (9, stop), (12, pid_file(10, PidFileState::Gone))]);
+        assert_eq!(judge(&run).status, Status::RuledOut);
+    }
+}
