@@ -8,6 +8,7 @@ mod port;
 mod reaper;
 mod run_loop;
 mod sandbox;
+mod tcp_watch;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;

@@ -20,13 +20,12 @@ use sockdiag_probes::{
 
 use super::launcher::{self, Launch};
 use super::sandbox::Sandbox;
+use super::tcp_watch::{Found, TcpWatch};
 use super::{port, reaper, Plan};
 use crate::error::UsageError;
 use crate::observers::logs::LogFiles;
 use crate::observers::output::LineSplitter;
-use crate::observers::{
-    address_holder, connect, database, fs, health, pid_file, sockets, tcp_sockets, worker_view, Clock, Msg, Sink,
-};
+use crate::observers::{connect, database, fs, pid_file, sockets, worker_view, Clock, Msg, Sink};
 use crate::profile::{EndpointTemplate, Profile, Vars};
 
 /// First interval of the look at `/proc` between events; it doubles up to the cap while nothing happens.
@@ -87,7 +86,8 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
     let mut obs = Observation::new(plan, id, &expected, sink.clone(), rx);
     obs.logs = logs;
     // A holder that is there before the worker starts is the clearest sign of a busy address.
-    obs.check_address(&tcp_sockets::listening(std::process::id() as i32));
+    let held = obs.tcp.as_mut().map(TcpWatch::before_spawn).unwrap_or_default();
+    obs.record_all(held);
     if let (Some(db), Some(section)) = (&database, &profile.database) {
         obs.record(database::lookup(db, &section.session_query, plan.session));
     }
@@ -167,12 +167,8 @@ struct Observation<'a> {
     pids: Vec<i32>,
     exited: HashSet<i32>,
     sockets: sockets::SocketTable,
-    tcp: tcp_sockets::TcpTable,
-    /// Listeners on the expected TCP address already attributed (to another process, or to this run).
-    attributed: HashSet<u64>,
-    /// The health check last answered ready: it is not asked again.
-    health_ready: bool,
-    last_health: Option<(Option<u16>, bool, String)>,
+    /// The TCP side (listeners, holders, health), for a TCP endpoint.
+    tcp: Option<TcpWatch>,
     logs: LogFiles,
     pid_file: Option<PathBuf>,
     last_pid_file: Option<(Option<i32>, PidFileState)>,
@@ -202,10 +198,7 @@ impl<'a> Observation<'a> {
             pids: Vec::new(),
             exited: HashSet::new(),
             sockets: sockets::SocketTable::default(),
-            tcp: tcp_sockets::TcpTable::default(),
-            attributed: HashSet::new(),
-            health_ready: false,
-            last_health: None,
+            tcp: TcpWatch::new(&expected.endpoint, plan.profile.health.clone()),
             logs: LogFiles::new(&[], Default::default()),
             pid_file: expected.pid_file.as_ref().map(PathBuf::from),
             last_pid_file: None,
@@ -318,7 +311,7 @@ impl<'a> Observation<'a> {
                 if let EventKind::Exited { pid, .. } = event.kind {
                     self.exited.insert(pid);
                     let mut closed = self.sockets.forget_pid(pid);
-                    closed.extend(self.tcp.forget_pid(pid));
+                    closed.extend(self.tcp.as_mut().map(|t| t.forget_pid(pid)).unwrap_or_default());
                     self.events.push(event);
                     self.record_all(closed);
                     if self.live_pids().is_empty() {
@@ -385,17 +378,11 @@ impl<'a> Observation<'a> {
             }
             self.record_all(changes);
         }
-        if let Endpoint::Tcp { .. } = self.endpoint {
-            let table = tcp_sockets::listening(tree.first().copied().unwrap_or(std::process::id() as i32));
-            let changes = self.tcp.update(&table, &scan);
-            if !changes.is_empty() {
-                self.last_change = Instant::now();
-                if self.plan.profile.health.is_none() {
-                    self.serving_since.get_or_insert_with(Instant::now);
-                }
-            }
-            self.record_all(changes);
-            self.check_address(&table);
+        let (pids, marker) = (&self.pids, &self.marker);
+        let ours = |pid: i32| pids.contains(&pid) || carries_marker(pid, marker);
+        let netns = tree.first().copied().unwrap_or(std::process::id() as i32);
+        if let Some(found) = self.tcp.as_mut().map(|t| t.look(netns, &scan, &ours)) {
+            self.take(found);
         }
         self.check_databases(&scan.files);
         let lines = self.logs.poll();
@@ -413,50 +400,29 @@ impl<'a> Observation<'a> {
                 if self.connected_at.is_none() {
                     self.try_connect();
                 }
-                if self.connected_at.is_some() && !self.health_ready {
-                    self.check_health();
+                if self.connected_at.is_some() {
+                    if let Some(found) = self.tcp.as_mut().map(TcpWatch::ask_health) {
+                        self.take(found);
+                    }
                 }
             }
         }
     }
 
-    /// Records listeners on the expected TCP address that belong to no process of this run, with their holder.
-    fn check_address(&mut self, table: &std::collections::HashMap<u64, std::net::SocketAddr>) {
-        let Endpoint::Tcp { host, port } = &self.endpoint else { return };
-        let ours = self.tcp.inodes();
-        let skip = |inode: u64| ours.contains(&inode) || self.attributed.contains(&inode);
-        let found = address_holder::holders(table, host, *port, &skip);
-        for (inode, holder) in found {
-            self.attributed.insert(inode);
-            // The worker's own listener, seen in the table before its descriptor scan: not a holder.
-            if holder.as_ref().is_some_and(|h| self.is_ours(h.pid)) {
-                continue;
-            }
-            let event = address_holder::event(&self.endpoint.target(), inode, holder);
-            self.record(event);
+    /// Records what the TCP watch found, and what it means for when the run settles.
+    fn take(&mut self, found: Found) {
+        if found.changed {
+            self.last_change = Instant::now();
         }
+        if found.serving {
+            self.serving_since.get_or_insert_with(Instant::now);
+        }
+        self.record_all(found.events);
     }
 
     /// True when `pid` is a process of this run (adopted, or carrying the run's marker).
     fn is_ours(&self, pid: i32) -> bool {
         self.pids.contains(&pid) || carries_marker(pid, &self.marker)
-    }
-
-    /// Asks the health check; records the answer when it differs from the last one.
-    fn check_health(&mut self) {
-        let Some(check) = &self.plan.profile.health else { return };
-        let answer = health::check(&self.endpoint, check);
-        let EventKind::Health { status, ready, body, .. } = &answer else { unreachable!("check returns Health") };
-        let key = (*status, *ready, body.clone());
-        if *ready {
-            self.health_ready = true;
-            self.serving_since.get_or_insert_with(Instant::now);
-        }
-        if self.last_health.as_ref() != Some(&key) {
-            self.last_health = Some(key);
-            self.last_change = Instant::now();
-            self.record(answer);
-        }
     }
 
     /// Reads the pid file; records it when what it says changed, or always when `force` (the end state).
@@ -490,7 +456,7 @@ impl<'a> Observation<'a> {
         if result == ConnectResult::Connected && self.connected_at.is_none() {
             self.connected_at = Some(Instant::now());
             // With a health check, serving means answering it ready, not just accepting.
-            if self.plan.profile.health.is_none() {
+            if self.tcp.as_ref().is_none_or(TcpWatch::serves_on_connect) {
                 self.serving_since.get_or_insert_with(Instant::now);
             }
         }

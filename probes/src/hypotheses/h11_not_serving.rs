@@ -160,7 +160,8 @@ fn judge_tcp(run: &RunRecord) -> Finding {
     evidence.sort_by_key(|e| e.t_us);
     let EventKind::Health { url, status, detail, .. } = &last.kind else { unreachable!("filtered on Health") };
     let said = match status {
-        Some(code) => format!("GET {url} answers {code} but not ready"),
+        Some(code) if (200..300).contains(code) => format!("GET {url} answers {code} but not ready"),
+        Some(code) => format!("GET {url} answers {code}"),
         None => format!("GET {url} fails: {detail}"),
     };
     Finding::new(Status::Confirmed, format!("connections to {target} are accepted, yet {said}"), evidence)
