@@ -420,7 +420,12 @@ mod tests {
         assert_eq!(vars.expand(&p.data_dir), "/s/home/.w");
     }
 
-    const TCP: &str = "name = \"w\"\n[worker]\ncommand = [\"w\"]\nenv = { PORT = \"{port}\" }\n[socket]\naddress = \"tcp://127.0.0.1:{port}\"\n[health]\nget = \"/api/health\"\nready = \"ok\"\n[observe]\nlogs = [\"{data_dir}/logs/*.log\"]\npid_file = \"{data_dir}/w.pid\"\n";
+    const TCP: &str = concat!(
+        "name = \"w\"\n[worker]\ncommand = [\"w\"]\nenv = { PORT = \"{port}\" }\n",
+        "[socket]\naddress = \"tcp://127.0.0.1:{port}\"\n",
+        "[health]\nget = \"/api/health\"\nready = \"ok\"\n",
+        "[observe]\nlogs = [\"{data_dir}/logs/*.log\"]\npid_file = \"{data_dir}/w.pid\"\n",
+    );
 
     #[test]
     fn tcp_address_health_and_port() {

@@ -64,17 +64,26 @@ fn malformed_profile() {
         ),
         (
             "health-on-unix.toml",
-            "name = \"w\"\n[worker]\ncommand = [\"/bin/true\"]\n[socket]\npath = \"/tmp/x.sock\"\n[health]\nget = \"/h\"\n",
+            concat!(
+                "name = \"w\"\n[worker]\ncommand = [\"/bin/true\"]\n",
+                "[socket]\npath = \"/tmp/x.sock\"\n[health]\nget = \"/h\"\n"
+            ),
             "[health]",
         ),
         (
             "bad-ready.toml",
-            "name = \"w\"\n[worker]\ncommand = [\"/bin/true\"]\n[socket]\naddress = \"tcp://127.0.0.1:{port}\"\n[health]\nget = \"/h\"\nready = \"(\"\n",
+            concat!(
+                "name = \"w\"\n[worker]\ncommand = [\"/bin/true\"]\n[socket]\naddress = \"tcp://127.0.0.1:{port}\"\n",
+                "[health]\nget = \"/h\"\nready = \"(\"\n",
+            ),
             "health.ready",
         ),
         (
             "bad-log-glob.toml",
-            "name = \"w\"\n[worker]\ncommand = [\"/bin/true\"]\n[socket]\naddress = \"tcp://127.0.0.1:{port}\"\n[observe]\nlogs = [\"{log_dir}/*.log\"]\n",
+            concat!(
+                "name = \"w\"\n[worker]\ncommand = [\"/bin/true\"]\n[socket]\naddress = \"tcp://127.0.0.1:{port}\"\n",
+                "[observe]\nlogs = [\"{log_dir}/*.log\"]\n",
+            ),
             "observe.logs[0]",
         ),
     ];

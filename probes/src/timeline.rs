@@ -87,6 +87,9 @@ pub struct AddressHolder {
     pub cmdline: String,
     /// How long the process had been running when it was seen, in milliseconds.
     pub age_ms: u64,
+    /// When it started, in seconds since the Unix epoch (boot time plus its start in clock ticks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_unix_s: Option<u64>,
 }
 
 /// What the pid file said, checked against the live system.

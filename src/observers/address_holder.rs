@@ -53,7 +53,13 @@ fn find_holder(inode: u64) -> Option<AddressHolder> {
 fn describe(p: &Process) -> AddressHolder {
     let exe = p.exe().map(|e| e.display().to_string()).unwrap_or_else(|e| format!("unreadable: {e}"));
     let cmdline = p.cmdline().map(|c| c.join(" ")).unwrap_or_default();
-    AddressHolder { pid: p.pid(), exe, cmdline, age_ms: age_ms(p).unwrap_or(0) }
+    AddressHolder { pid: p.pid(), exe, cmdline, age_ms: age_ms(p).unwrap_or(0), started_unix_s: started(p) }
+}
+
+/// Seconds since the epoch at which the process started.
+fn started(p: &Process) -> Option<u64> {
+    let ticks = p.stat().ok()?.starttime;
+    Some(procfs::boot_time_secs().ok()? + ticks / procfs::ticks_per_second())
 }
 
 /// Milliseconds since the process started: the system's uptime minus its start time (clock ticks since boot).

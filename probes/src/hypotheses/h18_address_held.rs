@@ -15,9 +15,9 @@ impl Probe for AddressHeld {
     fn checks(&self) -> &'static str {
         "TCP only. Looks for a listener on the expected address that belongs to no process of the worker's tree \
          (/proc/net/tcp and tcp6 joined with every process's descriptors) and names it: pid, command line, how long \
-         it has been running. Confirmed when such a holder exists and the worker never listened there; the \
-         worker's own words (EADDRINUSE, \"in use\") are cited. Ruled out when the worker listens there itself, or \
-         nothing listened there at all."
+         it has been running. Confirmed when such a holder exists and the worker never listened there, or \
+         when the worker itself reports the address in use (EADDRINUSE, \"in use\"); its words are cited. Ruled \
+         out when the worker listens there itself, or nothing listened there at all."
     }
     fn fix(&self) -> &'static str {
         "Stop the holder (an older worker: ask it to shut down, or kill the pid named) before starting a new one; \
@@ -44,6 +44,16 @@ fn judge(run: &RunRecord) -> Finding {
     }
     if let Some(held) = run.events.iter().find(|e| matches!(e.kind, EventKind::AddressHeld { .. })) {
         return confirmed(run, held, &target);
+    }
+    if let Some(said) = run.events.iter().find(|e| run.events.before_stop(e) && says_in_use(&e.kind)) {
+        return Finding::new(
+            Status::Confirmed,
+            format!("the worker reports {target} in use, though no holder was visible from here"),
+            vec![
+                Evidence::at(id, said.t_us, format!("the worker said: {}", said.kind.describe())),
+                Evidence::run(id, "missing: a listener on the address in this network namespace (another namespace?)"),
+            ],
+        );
     }
     let connects: Vec<&Event> = run.events.iter().filter(|e| matches!(e.kind, EventKind::Connect { .. })).collect();
     let refused = |e: &&Event| matches!(e.kind, EventKind::Connect { result: ConnectResult::Refused, .. });
@@ -86,5 +96,35 @@ fn says_in_use(kind: &EventKind) -> bool {
                 || (lower.contains("in use") && (looks_like_error(text) || lower.contains("port")))
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hypotheses::facts::tcp_run;
+    use crate::{AddressHolder, Stream};
+
+    #[test]
+    fn the_holder_is_named_with_its_age() {
+        let holder = AddressHolder {
+            pid: 77,
+            exe: "/usr/bin/bun".into(),
+            cmdline: "bun worker-service.cjs".into(),
+            age_ms: 7_200_000,
+            started_unix_s: None,
+        };
+        let held = EventKind::AddressHeld { address: "127.0.0.1:4000".into(), inode: 9, holder: Some(holder) };
+        let f = judge(&tcp_run(vec![(1, held)]));
+        assert_eq!(f.status, Status::Confirmed);
+        assert!(f.summary.contains("pid 77 (bun worker-service.cjs), running for 2 h 0 min"), "{}", f.summary);
+    }
+
+    #[test]
+    fn the_workers_own_eaddrinuse_confirms_without_a_visible_holder() {
+        let text = "Error: listen EADDRINUSE: address already in use 127.0.0.1:4000".to_string();
+        let line = EventKind::Line { stream: Stream::Stderr, text, markers: vec![] };
+        let f = judge(&tcp_run(vec![(1, line)]));
+        assert_eq!(f.status, Status::Confirmed, "{}", f.summary);
     }
 }
