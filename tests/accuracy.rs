@@ -50,7 +50,13 @@ fn check_with(mode: &str, extra: &[&str]) -> serde_json::Value {
     let (code, report) = run_json(mode, extra);
     let got = statuses(&report);
     let want: Vec<(String, String)> = expected.iter().map(|(id, s)| (id.to_string(), s.to_string())).collect();
-    assert_eq!(got, want, "{mode}: verdicts; root cause: {}", report["root_cause"]);
+    let said: Vec<String> = report["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| format!("{} {}: {}", v["id"], v["status"], v["summary"]))
+        .collect();
+    assert_eq!(got, want, "{mode}: verdicts:\n{}", said.join("\n"));
     assert_eq!(code, *exit, "{mode}: exit code");
     report
 }

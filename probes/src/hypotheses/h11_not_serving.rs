@@ -76,8 +76,18 @@ fn judge_unix(run: &RunRecord, expected: &str) -> Finding {
     if *result == ConnectResult::Connected {
         return Finding::new(Status::RuledOut, "the first connect after the file appeared was accepted", evidence);
     }
-    match connects.iter().find(|(_, r)| *r == ConnectResult::Connected) {
-        Some((ok, _)) if ok.t_us.saturating_sub(since) < CLIENT_RETRY_US => {
+    // Accepting shows as a connect that succeeds, or as the kernel listing the socket as listening — whichever the
+    // observers saw first (a starved retry may come only after the worker is gone).
+    let accepted = run.events.after(first.t_us).find(|e| {
+        run.events.before_stop(e)
+            && match &e.kind {
+                EventKind::Connect { result, .. } => *result == ConnectResult::Connected,
+                EventKind::SocketBound { path, listening, .. } => *listening && path == expected,
+                _ => false,
+            }
+    });
+    match accepted {
+        Some(ok) if ok.t_us.saturating_sub(since) < CLIENT_RETRY_US => {
             evidence.push(Evidence::at(id, ok.t_us, ok.kind.describe()));
             let window = fmt_ms(ok.t_us.saturating_sub(since)).trim_start_matches('+').to_string();
             Finding::new(
@@ -86,7 +96,7 @@ fn judge_unix(run: &RunRecord, expected: &str) -> Finding {
                 evidence,
             )
         }
-        Some((ok, _)) => {
+        Some(ok) => {
             evidence.push(Evidence::at(id, ok.t_us, ok.kind.describe()));
             let window = fmt_ms(ok.t_us.saturating_sub(since)).trim_start_matches('+').to_string();
             Finding::new(
@@ -97,7 +107,7 @@ fn judge_unix(run: &RunRecord, expected: &str) -> Finding {
         }
         None => Finding::new(
             Status::Inconclusive,
-            "connects after the file appeared never succeeded: not a race (see H1, H9)",
+            "the socket at the path was never seen accepting: not a race (see H1, H9)",
             evidence,
         ),
     }
@@ -210,6 +220,25 @@ mod tests {
         let f = judge(&tcp_run(vec![(5, connected()), (6, health(None, false))]));
         assert_eq!(f.status, Status::Confirmed);
         assert!(f.summary.contains("fails: timed out"), "{}", f.summary);
+    }
+
+    #[test]
+    fn the_kernel_listing_the_socket_as_listening_counts_as_accepting() {
+        let path = "/s/w.sock".to_string();
+        let mut run = tcp_run(vec![]);
+        run.expected.endpoint = crate::Endpoint::Unix { path: path.clone() };
+        let refused = EventKind::Connect { path: path.clone(), result: ConnectResult::Refused, detail: String::new() };
+        let listening = EventKind::SocketBound { pid: 10, inode: 3, path: path.clone(), listening: true };
+        let created = EventKind::FileCreated { path: path.clone(), file_type: FileType::Socket };
+        let gone = EventKind::Connect { path, result: ConnectResult::NotFound, detail: String::new() };
+        run.events = crate::Timeline::new(
+            [(1, created), (2, refused), (60_000, listening), (90_000, gone)]
+                .into_iter()
+                .map(|(t_us, kind)| Event { t_us, kind })
+                .collect(),
+        );
+        let f = judge(&run);
+        assert_eq!(f.status, Status::RuledOut, "{}", f.summary);
     }
 
     #[test]
