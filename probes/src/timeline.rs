@@ -219,8 +219,14 @@ impl EventKind {
             },
             EventKind::HarnessStop { how } => format!("harness stop: {how}"),
             EventKind::EndState { path, file_type, live_pids } => {
-                let file = file_type.map_or("absent".to_string(), |t| file_type_name(t).to_string());
-                format!("end of observation: {path} {file}; live pids {live_pids:?}")
+                // A TCP address (HOST:PORT) has no file to be absent.
+                let is_file = path.starts_with('/') || path.starts_with('@');
+                let file = match file_type {
+                    Some(t) => format!(" {}", file_type_name(*t)),
+                    None if is_file => " absent".to_string(),
+                    None => String::new(),
+                };
+                format!("end of observation: {path}{file}; live pids {live_pids:?}")
             }
             EventKind::Note { text } => format!("note: {text}"),
         }
