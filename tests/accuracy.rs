@@ -33,6 +33,8 @@ const EXPECTED: &[(&str, i32, VerdictSet)] = &[
      &[("H1", R), ("H4", C), ("H8", N), ("H9", R), ("H11", I), ("H12", R), ("H18", R), ("H19", R)]),
     ("tcp-port-held", 1,
      &[("H1", R), ("H4", I), ("H8", N), ("H9", R), ("H11", I), ("H12", C), ("H18", C), ("H19", R)]),
+    ("node-http", 0,
+     &[("H1", R), ("H4", R), ("H8", N), ("H9", R), ("H11", R), ("H12", R), ("H18", R), ("H19", R)]),
     ("tcp-stale-pid", 1,
      &[("H1", R), ("H4", I), ("H8", N), ("H9", R), ("H11", I), ("H12", R), ("H18", R), ("H19", C)]),
 ];
@@ -188,4 +190,16 @@ fn every_tcp_run_gets_its_own_port() {
     ports.sort_unstable();
     ports.dedup();
     assert_eq!(ports.len(), runs.len(), "a port was handed to two runs");
+}
+
+/// Node's own HTTP server: the health client must read its framing (a body streamed in two writes).
+#[test]
+fn node_http() {
+    let node = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("node").is_file()));
+    if !node {
+        eprintln!("node_http: node is not on PATH; skipped");
+        return;
+    }
+    let report = check("node-http");
+    assert!(evidence_text(&report, "H11").contains("200, body"), "{}", evidence_text(&report, "H11"));
 }

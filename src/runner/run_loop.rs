@@ -174,6 +174,9 @@ struct Observation<'a> {
     last_pid_file: Option<(Option<i32>, PidFileState)>,
     files_checked: HashSet<PathBuf>,
     last_connect: Option<ConnectResult>,
+    /// The latest repeat of a refused connect, recorded only when the result changes: with the first refusal it
+    /// bounds how long the endpoint refused, whatever the delay before the next attempt.
+    refused_again: Option<Event>,
     connected_at: Option<Instant>,
     /// Since when the worker serves: a client connected, or the kernel lists a listener of its tree anywhere.
     serving_since: Option<Instant>,
@@ -204,6 +207,7 @@ impl<'a> Observation<'a> {
             last_pid_file: None,
             files_checked: HashSet::new(),
             last_connect: None,
+            refused_again: None,
             connected_at: None,
             serving_since: None,
             last_change: Instant::now(),
@@ -461,8 +465,11 @@ impl<'a> Observation<'a> {
             }
         }
         if self.last_connect != Some(result) {
+            self.events.extend(self.refused_again.take());
             self.last_connect = Some(result);
             self.record(kind);
+        } else if result == ConnectResult::Refused {
+            self.refused_again = Some(self.sink.clock.stamp(kind));
         }
         result
     }
@@ -471,6 +478,7 @@ impl<'a> Observation<'a> {
     /// makes sure nothing of the run is left.
     fn stop_everything(&mut self) {
         self.look();
+        self.events.extend(self.refused_again.take());
         self.last_connect = None;
         let reachable = self.try_connect() == ConnectResult::Connected;
         self.check_pid_file(true);

@@ -86,31 +86,37 @@ fn judge_unix(run: &RunRecord, expected: &str) -> Finding {
                 _ => false,
             }
     });
-    match accepted {
-        Some(ok) if ok.t_us.saturating_sub(since) < CLIENT_RETRY_US => {
-            evidence.push(Evidence::at(id, ok.t_us, ok.kind.describe()));
-            let window = fmt_ms(ok.t_us.saturating_sub(since)).trim_start_matches('+').to_string();
-            Finding::new(
-                Status::RuledOut,
-                format!("connects were refused for {window} only, shorter than a client's retry loop"),
-                evidence,
-            )
-        }
-        Some(ok) => {
-            evidence.push(Evidence::at(id, ok.t_us, ok.kind.describe()));
-            let window = fmt_ms(ok.t_us.saturating_sub(since)).trim_start_matches('+').to_string();
-            Finding::new(
-                Status::Confirmed,
-                format!("the socket file existed {window} before the server accepted connections"),
-                evidence,
-            )
-        }
-        None => Finding::new(
+    let Some(ok) = accepted else {
+        return Finding::new(
             Status::Inconclusive,
             "the socket at the path was never seen accepting: not a race (see H1, H9)",
             evidence,
-        ),
+        );
+    };
+    // The last refusal seen before accepting bounds the window from below, whatever the observers' own delays.
+    let last_refused = connects
+        .iter()
+        .rev()
+        .find(|(e, r)| *r == ConnectResult::Refused && e.t_us < ok.t_us)
+        .map_or(*first, |(e, _)| *e);
+    if last_refused.t_us != first.t_us {
+        evidence.push(Evidence::at(id, last_refused.t_us, last_refused.kind.describe()));
     }
+    evidence.push(Evidence::at(id, ok.t_us, ok.kind.describe()));
+    let at_least = fmt_ms(last_refused.t_us.saturating_sub(since)).trim_start_matches('+').to_string();
+    let by = fmt_ms(ok.t_us.saturating_sub(since)).trim_start_matches('+').to_string();
+    if last_refused.t_us.saturating_sub(since) < CLIENT_RETRY_US {
+        return Finding::new(
+            Status::RuledOut,
+            format!("connects were refused for {at_least} only (accepted by {by}), shorter than a client's retry loop"),
+            evidence,
+        );
+    }
+    Finding::new(
+        Status::Confirmed,
+        format!("the socket file existed and refused connections for at least {at_least} (accepted by {by})"),
+        evidence,
+    )
 }
 
 /// bind() creates the file and listen() follows, microseconds later — tens of milliseconds on a loaded machine.
@@ -238,6 +244,36 @@ mod tests {
                 .collect(),
         );
         let f = judge(&run);
+        assert_eq!(f.status, Status::RuledOut, "{}", f.summary);
+    }
+
+    fn unix_run(connects: &[(u64, ConnectResult)]) -> RunRecord {
+        let path = "/s/w.sock".to_string();
+        let mut run = tcp_run(vec![]);
+        run.expected.endpoint = crate::Endpoint::Unix { path: path.clone() };
+        let mut events =
+            vec![Event { t_us: 1, kind: EventKind::FileCreated { path: path.clone(), file_type: FileType::Socket } }];
+        events.extend(connects.iter().map(|(t_us, result)| Event {
+            t_us: *t_us,
+            kind: EventKind::Connect { path: path.clone(), result: *result, detail: String::new() },
+        }));
+        run.events = crate::Timeline::new(events);
+        run
+    }
+
+    #[test]
+    fn refusals_seen_for_long_confirm_the_race() {
+        use ConnectResult::{Connected, Refused};
+        let f = judge(&unix_run(&[(2, Refused), (150_000, Refused), (152_000, Connected)]));
+        assert_eq!(f.status, Status::Confirmed, "{}", f.summary);
+        assert!(f.summary.contains("at least 149.999 ms"), "{}", f.summary);
+    }
+
+    #[test]
+    fn a_late_look_alone_does_not_make_a_long_window() {
+        // One refusal, then the observers were busy: the next attempt, much later, is accepted.
+        use ConnectResult::{Connected, Refused};
+        let f = judge(&unix_run(&[(2, Refused), (150_000, Connected)]));
         assert_eq!(f.status, Status::RuledOut, "{}", f.summary);
     }
 
