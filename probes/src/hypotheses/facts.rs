@@ -118,6 +118,7 @@ pub(crate) fn tcp_run(events: Vec<(u64, EventKind)>) -> RunRecord {
         health: Some(crate::HealthCheck { get: "/health".into(), ready: None }),
         logs: vec![],
         pid_file: Some("/s/worker.pid".into()),
+        sandbox: None,
     };
     let events = Timeline::new(events.into_iter().map(|(t_us, kind)| Event { t_us, kind }).collect());
     let outcome = Outcome::from_timeline(&events, Some(10));

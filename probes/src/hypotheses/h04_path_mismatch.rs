@@ -11,7 +11,7 @@ impl Probe for PathMismatch {
         "H4"
     }
     fn title(&self) -> &'static str {
-        "endpoint mismatch (socket path, or TCP host, port or family)"
+        "socket path or address mismatch"
     }
     fn checks(&self) -> &'static str {
         "Compares the path the kernel shows the worker's listening socket bound to (and any socket file that \

@@ -11,7 +11,7 @@ impl Probe for CreatedThenDeleted {
         "H9"
     }
     fn title(&self) -> &'static str {
-        "socket file created, then deleted (TCP: listener closed)"
+        "socket created, then deleted or closed"
     }
     fn checks(&self) -> &'static str {
         "Watches the socket's directory (inotify, armed before the spawn): a create at the expected path followed \

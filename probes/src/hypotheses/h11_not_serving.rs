@@ -11,7 +11,7 @@ impl Probe for NotServing {
         "H11"
     }
     fn title(&self) -> &'static str {
-        "endpoint present but not serving (not accepting yet, or health not ready)"
+        "endpoint present but not serving"
     }
     fn checks(&self) -> &'static str {
         "Unix socket: the first connect after the socket file appeared — refused, then accepted later, is the race \
