@@ -77,12 +77,15 @@ fn root_cause(verdicts: &[Verdict], runs: &[RunRecord]) -> Option<String> {
     };
     let (fact, t) = tag(first);
     let mut text = format!("{} ({t}): {fact}", capitalize(first.title));
-    for v in rest {
+    let words = last_words(runs);
+    // A fact that only quotes the line the worker's last words quote is told once, there, with its context.
+    let told = |v: &Verdict| words.as_ref().is_some_and(|(_, line)| v.summary.contains(&format!("{line:?}")));
+    for v in rest.iter().filter(|v| !told(v)) {
         let (fact, t) = tag(v);
         text.push_str(&format!("; then {fact} ({t})"));
     }
     text.push('.');
-    if let Some(facts) = last_words(runs) {
+    if let Some((facts, _)) = words {
         text.push(' ');
         text.push_str(&facts);
     }
@@ -100,8 +103,9 @@ fn split_rate(summary: &str) -> (&str, Option<&str>) {
 }
 
 /// What the worker wrote after it said it was listening (or, without such a line, its last line) and how it
-/// ended, in the first failing run that kept its output; and whether production throws that output away.
-fn last_words(runs: &[RunRecord]) -> Option<String> {
+/// ended, in the first failing run that kept its output; and whether production throws that output away. Also
+/// the line quoted.
+fn last_words(runs: &[RunRecord]) -> Option<(String, String)> {
     let run = runs.iter().find(|r| !r.outcome.healthy && !r.config.discards_output() && has_lines(r))?;
     let exit = run.events.own_exits().next();
     // What the worker says once the harness asks it to stop is an answer to that, not why it failed.
@@ -122,7 +126,8 @@ fn last_words(runs: &[RunRecord]) -> Option<String> {
         text.push_str(&format!("; the production configuration ({}) discards this output", RunConfig::PRODUCTION));
     }
     text.push('.');
-    Some(text)
+    let EventKind::Line { text: said_line, .. } = &line.kind else { return None };
+    Some((text, said_line.clone()))
 }
 
 fn is_line(e: &Event) -> bool {
