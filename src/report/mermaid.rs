@@ -38,8 +38,10 @@ fn lane(kind: &EventKind) -> &'static str {
         EventKind::Exited { .. } => "W-->>S",
         EventKind::Line { .. } | EventKind::OutputDropped { .. } => "Note over W",
         EventKind::SocketBound { .. } | EventKind::SocketClosed { .. } => "Note over W",
+        EventKind::TcpListening { .. } | EventKind::TcpClosed { .. } | EventKind::LogLine { .. } => "Note over W",
         EventKind::FileCreated { .. } | EventKind::FileRemoved { .. } | EventKind::FileRenamed { .. } => "Note over F",
-        EventKind::Connect { result: ConnectResult::Connected, .. } => "C->>W",
+        EventKind::PidFile { .. } => "Note over F",
+        EventKind::Connect { result: ConnectResult::Connected, .. } | EventKind::Health { .. } => "C->>W",
         EventKind::Connect { .. } => "C-xF",
         _ => "Note over S",
     }
