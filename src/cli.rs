@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::matrix::MatrixKind;
+use sockdiag_probes::Dimension;
+
+use crate::launcher::LaunchArgs;
+use crate::matrix::{parse_dimension, MatrixKind};
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +49,9 @@ pub(crate) enum Command {
         /// A hypothesis id, e.g. H4
         id: String,
     },
+    /// Starts a worker the way a hook does (used by `run`, not by people)
+    #[command(name = "__launch", hide = true)]
+    Launch(LaunchArgs),
 }
 
 #[derive(Args)]
@@ -69,6 +75,12 @@ pub(crate) struct RunOptions {
     /// Which configurations to run
     #[arg(long, value_enum, default_value = "quick")]
     pub(crate) matrix: MatrixKind,
+    /// The dimensions the matrix varies: spawn, lifecycle, stdio, launches (default: all)
+    #[arg(long, value_name = "DIM,...", value_delimiter = ',', value_parser = parse_dimension)]
+    pub(crate) vary: Vec<Dimension>,
+    /// How long a launcher that exits (like a hook that returns) waits after spawning the worker
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub(crate) launcher_exit_ms: u64,
     /// Run each configuration K times
     #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub(crate) repeat: u32,

@@ -106,6 +106,13 @@ pub(crate) fn reproduce_command(args: &RunOptions) -> String {
     if args.matrix == MatrixKind::Full {
         argv.extend(["--matrix".into(), "full".into()]);
     }
+    if !args.vary.is_empty() {
+        let names: Vec<&str> = args.vary.iter().map(|d| d.name()).collect();
+        argv.extend(["--vary".into(), names.join(",")]);
+    }
+    if args.launcher_exit_ms > 0 {
+        argv.extend(["--launcher-exit-ms".into(), args.launcher_exit_ms.to_string()]);
+    }
     if args.repeat > 1 {
         argv.extend(["--repeat".into(), args.repeat.to_string()]);
     }

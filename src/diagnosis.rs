@@ -92,10 +92,11 @@ fn root_cause(verdicts: &[Verdict], runs: &[RunRecord]) -> Option<String> {
     Some(text)
 }
 
-/// `"fact (3/4 runs)"` -> `("fact", Some("3/4 runs"))`: the rate `per_run` adds, to be said once per hypothesis.
+/// `"fact (3/4 runs)"` -> `("fact", Some("3/4 runs"))`: the rate `per_run` adds, to be said once per hypothesis
+/// (the spread of times that may follow it, `; created → removed min …`, stays with the verdict).
 fn split_rate(summary: &str) -> (&str, Option<&str>) {
     static RATE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let rate = RATE.get_or_init(|| regex::Regex::new(r" \((\d+/\d+ runs)\)$").expect("valid regex"));
+    let rate = RATE.get_or_init(|| regex::Regex::new(r" \((\d+/\d+ runs)(?:; [^()]*)?\)$").expect("valid regex"));
     match rate.captures(summary) {
         Some(c) => (&summary[..c.get(0).map_or(summary.len(), |m| m.start())], c.get(1).map(|m| m.as_str())),
         None => (summary, None),
@@ -164,6 +165,10 @@ mod tests {
     #[test]
     fn the_rate_is_split_off_a_summary() {
         assert_eq!(split_rate("the worker exited 1 (4/4 runs)"), ("the worker exited 1", Some("4/4 runs")));
+        assert_eq!(
+            split_rate("it exited (2/3 runs; listening → exit min 1.000 ms, median 2.000 ms, max 3.000 ms)"),
+            ("it exited", Some("2/3 runs"))
+        );
         assert_eq!(split_rate("exited (pid 12)"), ("exited (pid 12)", None));
         assert_eq!(split_rate("no rate"), ("no rate", None));
     }

@@ -6,6 +6,7 @@ mod context;
 mod diagnosis;
 mod error;
 mod explain;
+mod launcher;
 mod matrix;
 mod observers;
 mod profile;
@@ -58,6 +59,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(EXIT_HEALTHY)
         }
+        Command::Launch(args) => Ok(launcher::main(args)),
     }
 }
 
@@ -129,13 +131,21 @@ fn diagnose(opts: &RunOptions) -> anyhow::Result<Diagnosis> {
     profile.check_command(&profile.real_vars(opts.session))?;
     // Before the runs: once the reaper reaps every child of ours, a `--version` query could not be waited for.
     let environment = Environment::detect();
-    let configs = matrix::expand(opts.matrix, opts.repeat as usize);
+    let configs = matrix::expand(opts.matrix, &opts.vary, opts.repeat as usize);
     let jobs = opts.jobs.map_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()), |j| j as usize);
     report_leftovers();
     let token = run_token();
     runner::interrupt::install(token.clone(), opts.keep_sandbox)?;
-    let plan = runner::Plan { profile: &profile, session: opts.session, keep_sandbox: opts.keep_sandbox, token };
-    let runs = runner::run_all(&plan, &configs, jobs, &|_| {})?;
+    let plan = runner::Plan {
+        profile: &profile,
+        session: opts.session,
+        keep_sandbox: opts.keep_sandbox,
+        launcher_exit: std::time::Duration::from_millis(opts.launcher_exit_ms),
+        token,
+    };
+    let progress = report::progress::Progress::new(configs.len());
+    let runs = runner::run_all(&plan, &configs, jobs, &|run| progress.done(run))?;
+    progress.finish();
     let name = format!("{} ({})", profile.name, profile.source);
     Ok(Diagnosis::new(opts.session, name, context::reproduce_command(opts), environment, runs))
 }

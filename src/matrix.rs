@@ -1,6 +1,6 @@
 //! The matrix: which configurations to run. The production configuration always comes first.
 
-use sockdiag_probes::{RunConfig, SpawnMode, StdioMode};
+use sockdiag_probes::{Dimension, Lifecycle, RunConfig, SpawnMode, StdioMode};
 
 /// `--matrix`: production plus one change at a time, or every combination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -9,36 +9,60 @@ pub(crate) enum MatrixKind {
     Full,
 }
 
-/// The configurations of a matrix, production first, each repeated `repeat` times in a row.
-pub(crate) fn expand(kind: MatrixKind, repeat: usize) -> Vec<RunConfig> {
+/// `--vary` parses dimension names (`spawn,stdio`).
+pub(crate) fn parse_dimension(s: &str) -> Result<Dimension, String> {
+    Dimension::ALL.into_iter().find(|d| d.name() == s).ok_or_else(|| {
+        let names: Vec<&str> = Dimension::ALL.iter().map(|d| d.name()).collect();
+        format!("unknown dimension {s:?}; known: {}", names.join(", "))
+    })
+}
+
+/// The configurations of a matrix over the dimensions in `vary` (all when empty), production first, each repeated
+/// `repeat` times in a row.
+pub(crate) fn expand(kind: MatrixKind, vary: &[Dimension], repeat: usize) -> Vec<RunConfig> {
+    let dims: Vec<Dimension> = if vary.is_empty() {
+        Dimension::ALL.to_vec()
+    } else {
+        Dimension::ALL.into_iter().filter(|d| vary.contains(d)).collect()
+    };
     let configs = match kind {
-        MatrixKind::Quick => quick(),
-        MatrixKind::Full => full(),
+        MatrixKind::Quick => quick(&dims),
+        MatrixKind::Full => full(&dims),
     };
     configs.into_iter().flat_map(|c| std::iter::repeat_n(c, repeat.max(1))).collect()
 }
 
-/// The seed's own method: production, then one factor changed at a time.
-fn quick() -> Vec<RunConfig> {
-    let prod = RunConfig::PRODUCTION;
-    vec![
-        prod,
-        RunConfig { spawn: SpawnMode::Attached, stdio: StdioMode::Pipe },
-        RunConfig { stdio: StdioMode::Pipe, ..prod },
-        RunConfig { stdio: StdioMode::File, ..prod },
-    ]
+/// The other values of a dimension, production's first.
+fn variants(config: RunConfig, dim: Dimension) -> Vec<RunConfig> {
+    match dim {
+        Dimension::Spawn => {
+            [SpawnMode::Detached, SpawnMode::Attached].map(|spawn| RunConfig { spawn, ..config }).to_vec()
+        }
+        Dimension::Lifecycle => {
+            [Lifecycle::Exits, Lifecycle::Stays].map(|lifecycle| RunConfig { lifecycle, ..config }).to_vec()
+        }
+        Dimension::Stdio => [StdioMode::Ignore, StdioMode::PipeDrained, StdioMode::PipeUndrained, StdioMode::File]
+            .map(|stdio| RunConfig { stdio, ..config })
+            .to_vec(),
+        Dimension::Launches => [1, 2].map(|launches| RunConfig { launches, ..config }).to_vec(),
+    }
 }
 
-/// Every combination of the dimensions, production first.
-fn full() -> Vec<RunConfig> {
+/// The seed's own method: production, then one factor changed at a time.
+fn quick(dims: &[Dimension]) -> Vec<RunConfig> {
+    let prod = RunConfig::PRODUCTION;
+    let mut all = vec![prod];
+    for &dim in dims {
+        all.extend(variants(prod, dim).into_iter().filter(|c| *c != prod));
+    }
+    all
+}
+
+/// Every combination of the dimensions, production first (it is the first value of each).
+fn full(dims: &[Dimension]) -> Vec<RunConfig> {
     let mut all = vec![RunConfig::PRODUCTION];
-    for spawn in [SpawnMode::Detached, SpawnMode::Attached] {
-        for stdio in [StdioMode::Ignore, StdioMode::Pipe, StdioMode::File] {
-            let c = RunConfig { spawn, stdio };
-            if !all.contains(&c) {
-                all.push(c);
-            }
-        }
+    for &dim in dims {
+        all = all.into_iter().flat_map(|c| variants(c, dim)).collect();
     }
     all
 }
@@ -47,28 +71,68 @@ fn full() -> Vec<RunConfig> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn quick_is_production_then_one_change_at_a_time() {
-        let q = expand(MatrixKind::Quick, 1);
-        assert_eq!(q[0], RunConfig::PRODUCTION);
-        assert_eq!(q.len(), 4);
-        assert_eq!(q[1], RunConfig { spawn: SpawnMode::Attached, stdio: StdioMode::Pipe });
+    fn c(spawn: SpawnMode, lifecycle: Lifecycle, stdio: StdioMode, launches: u8) -> RunConfig {
+        RunConfig { spawn, lifecycle, stdio, launches }
     }
 
     #[test]
-    fn full_is_the_product_without_duplicates() {
-        let f = expand(MatrixKind::Full, 1);
-        assert_eq!(f.len(), 6);
+    fn quick_is_production_then_one_change_at_a_time() {
+        use {Lifecycle::*, SpawnMode::*, StdioMode::*};
+        assert_eq!(
+            expand(MatrixKind::Quick, &[], 1),
+            vec![
+                RunConfig::PRODUCTION,
+                c(Attached, Exits, Ignore, 1),
+                c(Detached, Stays, Ignore, 1),
+                c(Detached, Exits, PipeDrained, 1),
+                c(Detached, Exits, PipeUndrained, 1),
+                c(Detached, Exits, File, 1),
+                c(Detached, Exits, Ignore, 2),
+            ]
+        );
+        assert_eq!(RunConfig::PRODUCTION, c(Detached, Exits, Ignore, 1));
+    }
+
+    #[test]
+    fn full_is_the_product_in_a_fixed_order() {
+        use {Lifecycle::*, SpawnMode::*, StdioMode::*};
+        let f = expand(MatrixKind::Full, &[], 1);
+        assert_eq!(f.len(), 2 * 2 * 4 * 2);
         assert_eq!(f[0], RunConfig::PRODUCTION);
+        // The last dimension varies fastest.
+        assert_eq!(
+            &f[..3],
+            &[c(Detached, Exits, Ignore, 1), c(Detached, Exits, Ignore, 2), c(Detached, Exits, PipeDrained, 1)]
+        );
+        assert_eq!(f[31], c(Attached, Stays, File, 2));
         for (i, a) in f.iter().enumerate() {
-            assert!(!f[i + 1..].contains(a));
+            assert!(!f[i + 1..].contains(a), "{a} twice");
         }
     }
 
     #[test]
+    fn vary_picks_the_dimensions() {
+        use {Lifecycle::*, SpawnMode::*, StdioMode::*};
+        assert_eq!(
+            expand(MatrixKind::Full, &[Dimension::Spawn, Dimension::Lifecycle], 1),
+            vec![
+                c(Detached, Exits, Ignore, 1),
+                c(Detached, Stays, Ignore, 1),
+                c(Attached, Exits, Ignore, 1),
+                c(Attached, Stays, Ignore, 1),
+            ]
+        );
+        assert_eq!(
+            expand(MatrixKind::Quick, &[Dimension::Launches], 1),
+            vec![RunConfig::PRODUCTION, c(Detached, Exits, Ignore, 2)]
+        );
+        assert!(parse_dimension("stdoi").unwrap_err().contains("spawn, lifecycle, stdio, launches"));
+    }
+
+    #[test]
     fn repeat_keeps_runs_of_a_configuration_together() {
-        let r = expand(MatrixKind::Quick, 3);
-        assert_eq!(r.len(), 12);
+        let r = expand(MatrixKind::Quick, &[], 3);
+        assert_eq!(r.len(), 21);
         assert!(r[..3].iter().all(|c| *c == RunConfig::PRODUCTION));
     }
 }

@@ -12,32 +12,65 @@ const N: &str = "not_applicable";
 /// The status expected of every hypothesis, in id order.
 type VerdictSet = &'static [(&'static str, &'static str)];
 
-/// mode → exit code and the status of every hypothesis.
+/// mode → the run options, the exit code and the status of every hypothesis. Races run repeated.
 #[rustfmt::skip]
-const EXPECTED: &[(&str, i32, VerdictSet)] = &[
-    ("healthy", 0,
-     &[("H1", R), ("H4", R), ("H8", R), ("H9", R), ("H11", R), ("H12", R), ("H18", N), ("H19", N)]),
-    ("crash-cleanup", 1,
-     &[("H1", C), ("H4", R), ("H8", R), ("H9", C), ("H11", R), ("H12", C), ("H18", N), ("H19", N)]),
-    ("exit-no-cleanup", 1,
-     &[("H1", C), ("H4", R), ("H8", R), ("H9", R), ("H11", R), ("H12", C), ("H18", N), ("H19", N)]),
-    ("wrong-path", 1,
-     &[("H1", R), ("H4", C), ("H8", R), ("H9", R), ("H11", I), ("H12", R), ("H18", N), ("H19", N)]),
-    ("no-session", 1,
-     &[("H1", R), ("H4", I), ("H8", C), ("H9", R), ("H11", I), ("H12", R), ("H18", N), ("H19", N)]),
-    ("tcp-healthy", 0,
-     &[("H1", R), ("H4", R), ("H8", N), ("H9", R), ("H11", R), ("H12", R), ("H18", R), ("H19", R)]),
-    ("tcp-not-ready", 1,
-     &[("H1", R), ("H4", R), ("H8", N), ("H9", R), ("H11", C), ("H12", C), ("H18", R), ("H19", R)]),
-    ("tcp-wrong-port", 1,
-     &[("H1", R), ("H4", C), ("H8", N), ("H9", R), ("H11", I), ("H12", R), ("H18", R), ("H19", R)]),
-    ("tcp-port-held", 1,
-     &[("H1", R), ("H4", I), ("H8", N), ("H9", R), ("H11", I), ("H12", C), ("H18", C), ("H19", R)]),
-    ("node-http", 0,
-     &[("H1", R), ("H4", R), ("H8", N), ("H9", R), ("H11", R), ("H12", R), ("H18", R), ("H19", R)]),
-    ("tcp-stale-pid", 1,
-     &[("H1", R), ("H4", I), ("H8", N), ("H9", R), ("H11", I), ("H12", R), ("H18", R), ("H19", C)]),
+const EXPECTED: &[(&str, &[&str], i32, VerdictSet)] = &[
+    ("healthy", &[], 0,
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", R), ("H8", R), ("H9", R), ("H11", R), ("H12", R), ("H18", N),
+       ("H19", N)]),
+    ("crash-cleanup", &[], 1,
+     &[("H1", C), ("H2", R), ("H3", R), ("H4", R), ("H6", R), ("H8", R), ("H9", C), ("H11", R), ("H12", C), ("H18", N),
+       ("H19", N)]),
+    // Two launches would race: a second worker that starts after the first one died rightly removes the stale
+    // file. The two-launch dimension has its own mode (duplicate-cleanup).
+    ("exit-no-cleanup", &["--vary", "spawn,lifecycle,stdio"], 1,
+     &[("H1", C), ("H2", R), ("H3", R), ("H4", R), ("H6", R), ("H8", R), ("H9", R), ("H11", R), ("H12", C), ("H18", N),
+       ("H19", N)]),
+    ("wrong-path", &[], 1,
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", C), ("H6", R), ("H8", R), ("H9", R), ("H11", I), ("H12", R), ("H18", N),
+       ("H19", N)]),
+    ("no-session", &[], 1,
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", I), ("H6", R), ("H8", C), ("H9", R), ("H11", I), ("H12", R), ("H18", N),
+       ("H19", N)]),
+    ("die-with-launcher", &["--launcher-exit-ms", "300", "--repeat", "2"], 1,
+     &[("H1", C), ("H2", R), ("H3", C), ("H4", R), ("H6", R), ("H8", R), ("H9", R), ("H11", R), ("H12", R), ("H18", N),
+       ("H19", N)]),
+    // A blocked worker never binds: H1, H4 and H11 have nothing to judge in those runs.
+    ("chatty-before-bind", &["--matrix", "full", "--vary", "spawn,lifecycle,stdio"], 1,
+     &[("H1", I), ("H2", R), ("H3", C), ("H4", I), ("H6", R), ("H8", R), ("H9", R), ("H11", I), ("H12", R), ("H18", N),
+       ("H19", N)]),
+    ("log-before-bind", &["--repeat", "2"], 1,
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", C), ("H8", R), ("H9", R), ("H11", R), ("H12", R), ("H18", N),
+       ("H19", N)]),
+    ("slow-listen", &["--repeat", "2"], 1,
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", R), ("H8", R), ("H9", R), ("H11", C), ("H12", R), ("H18", N),
+       ("H19", N)]),
+    ("duplicate-cleanup", &["--repeat", "3"], 1,
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", R), ("H8", R), ("H9", C), ("H11", R), ("H12", R), ("H18", N),
+       ("H19", N)]),
+    // One launch per run for TCP workers: a second one on the same port is an address conflict, H18's domain.
+    ("tcp-healthy", TCP_ONE_LAUNCH, 0,
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", N), ("H8", N), ("H9", R), ("H11", R), ("H12", R), ("H18", R),
+       ("H19", R)]),
+    ("tcp-not-ready", TCP_ONE_LAUNCH, 1,
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", N), ("H8", N), ("H9", R), ("H11", C), ("H12", C), ("H18", R),
+       ("H19", R)]),
+    ("tcp-wrong-port", TCP_ONE_LAUNCH, 1,
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", C), ("H6", N), ("H8", N), ("H9", R), ("H11", I), ("H12", R), ("H18", R),
+       ("H19", R)]),
+    ("tcp-port-held", TCP_ONE_LAUNCH, 1,
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", I), ("H6", N), ("H8", N), ("H9", R), ("H11", I), ("H12", C), ("H18", C),
+       ("H19", R)]),
+    ("node-http", TCP_ONE_LAUNCH, 0,
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", N), ("H8", N), ("H9", R), ("H11", R), ("H12", R), ("H18", R),
+       ("H19", R)]),
+    ("tcp-stale-pid", TCP_ONE_LAUNCH, 1,
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", I), ("H6", N), ("H8", N), ("H9", R), ("H11", I), ("H12", R), ("H18", R),
+       ("H19", C)]),
 ];
+
+/// The matrix of the TCP modes: every dimension but the second launch.
+const TCP_ONE_LAUNCH: &[&str] = &["--vary", "spawn,lifecycle,stdio"];
 
 /// The fixed port of `fixtures/profiles/tcp-port-held.toml`, outside Linux's ephemeral range so that no `{port}`
 /// run can be handed it.
@@ -48,8 +81,9 @@ fn check(mode: &str) -> serde_json::Value {
 }
 
 fn check_with(mode: &str, extra: &[&str]) -> serde_json::Value {
-    let (_, exit, expected) = EXPECTED.iter().find(|(m, _, _)| *m == mode).expect("mode in table");
-    let (code, report) = run_json(mode, extra);
+    let (_, args, exit, expected) = EXPECTED.iter().find(|(m, _, _, _)| *m == mode).expect("mode in table");
+    let args: Vec<&str> = args.iter().chain(extra).copied().collect();
+    let (code, report) = run_json(mode, &args);
     let got = statuses(&report);
     let want: Vec<(String, String)> = expected.iter().map(|(id, s)| (id.to_string(), s.to_string())).collect();
     let said: Vec<String> = report["verdicts"]
@@ -80,7 +114,7 @@ fn crash_cleanup() {
     let h9 = verdict(&report, "H9");
     assert!(h9["summary"].as_str().unwrap().contains("by the worker itself"), "{h9}");
     // Every run sees the removal, including those whose worker exits with no output stream left to drain.
-    assert!(h9["summary"].as_str().unwrap().ends_with("(4/4 runs)"), "{h9}");
+    assert!(h9["summary"].as_str().unwrap().contains("(7/7 runs"), "{h9}");
     assert!(report["root_cause"].as_str().unwrap().contains("H9"));
     // The production configuration (first run) discards output: the verdict must rest on kernel events alone.
     assert_eq!(report["runs"][0]["config"]["stdio"], "ignore");
@@ -181,7 +215,7 @@ fn tcp_stale_pid() {
 
 #[test]
 fn every_tcp_run_gets_its_own_port() {
-    let (code, report) = run_json("tcp-healthy", &["--jobs", "2", "--repeat", "10"]);
+    let (code, report) = run_json("tcp-healthy", &["--jobs", "2", "--repeat", "4", "--vary", "spawn,lifecycle,stdio"]);
     let runs = report["runs"].as_array().unwrap();
     assert_eq!(code, 0, "root cause: {}", report["root_cause"]);
     assert!(runs.len() >= 20, "{} runs", runs.len());
@@ -202,4 +236,59 @@ fn node_http() {
     }
     let report = check("node-http");
     assert!(evidence_text(&report, "H11").contains("200, body"), "{}", evidence_text(&report, "H11"));
+}
+
+#[test]
+fn die_with_launcher() {
+    let report = check("die-with-launcher");
+    let h3 = verdict(&report, "H3")["summary"].as_str().unwrap().to_string();
+    assert!(h3.contains("pipe") && h3.contains("killed by signal 13") && h3.contains("stdio ignore"), "{h3}");
+    let evidence = verdict(&report, "H3")["evidence"].to_string();
+    assert!(evidence.contains("after its launcher exited"), "{evidence}");
+    // The socket file stays behind: the worker died without cleaning up.
+    assert_eq!(verdict(&report, "H9")["status"], R);
+}
+
+#[test]
+fn chatty_before_bind() {
+    let report = check("chatty-before-bind");
+    let h3 = verdict(&report, "H3");
+    assert!(h3["summary"].as_str().unwrap().contains("launcher stays, stdio pipe-undrained"), "{h3}");
+    assert!(h3["evidence"].to_string().contains("pipe_write"), "{h3}");
+}
+
+#[test]
+fn log_before_bind() {
+    let report = check("log-before-bind");
+    let h6 = verdict(&report, "H6")["summary"].as_str().unwrap().to_string();
+    assert!(h6.contains("after the listening line"), "{h6}");
+}
+
+#[test]
+fn slow_listen() {
+    let report = check("slow-listen");
+    let h11 = verdict(&report, "H11")["summary"].as_str().unwrap().to_string();
+    // Every repeat of every configuration saw the refusal window, and its times are reported.
+    assert!(h11.contains("14/14 runs") && h11.contains("median"), "{h11}");
+}
+
+#[test]
+fn duplicate_cleanup() {
+    let report = check("duplicate-cleanup");
+    let h9 = verdict(&report, "H9")["summary"].as_str().unwrap().to_string();
+    assert!(h9.contains("by a second worker for the same session") && h9.contains("(3/21 runs"), "{h9}");
+}
+
+#[test]
+fn runs_keep_the_matrix_order_and_production_comes_first() {
+    let (_, report) = run_json("healthy", &["--repeat", "2", "--jobs", "3"]);
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 14);
+    for (i, r) in runs.iter().enumerate() {
+        assert_eq!(r["id"], i + 1);
+    }
+    let prod = serde_json::json!({"spawn": "detached", "lifecycle": "exits", "stdio": "ignore", "launches": 1});
+    assert_eq!(runs[0]["config"], prod);
+    assert_eq!(runs[1]["config"], prod);
+    assert_eq!(runs[13]["config"]["launches"], 2);
 }

@@ -198,3 +198,9 @@ fn socket_directory_that_cannot_be_read() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains(secret.to_str().unwrap()) && stderr.trim_end().lines().count() == 1, "{stderr}");
 }
+
+#[test]
+fn unknown_matrix_dimension_names_the_known_ones() {
+    let p = profile("healthy");
+    expect_usage_error(&["run", "--session", "28", "--profile", &p, "--vary", "spawn,stdoi"], "stdio, launches");
+}

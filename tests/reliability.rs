@@ -187,7 +187,10 @@ fn a_gigabyte_flood_keeps_memory_bounded() {
             }
         }
         assert!(kept.values().all(|&k| k <= 1 << 20), "run {}: kept {kept:?}", run["id"]);
-        if run["config"]["stdio"] != "ignore" {
+        // Runs whose output was read all along: a file, or a pipe its launcher drains and never leaves.
+        let read_throughout = run["config"]["stdio"] == "file"
+            || (run["config"]["stdio"] == "pipe_drained" && run["config"]["lifecycle"] == "stays");
+        if read_throughout {
             for stream in ["stdout", "stderr"] {
                 assert!(dropped.get(stream).copied().unwrap_or(0) > 0, "run {}: dropped {dropped:?}", run["id"]);
             }
@@ -195,11 +198,17 @@ fn a_gigabyte_flood_keeps_memory_bounded() {
     }
 }
 
-fn run_to_completion(mode: &str) -> (i32, u32, serde_json::Value) {
+/// Runs a hostile mode over the matrix dimensions `vary` (one launch per run: these workers remove any socket
+/// file at start-up, so a second launch would be a real, diagnosed failure with its own accuracy test).
+fn run_to_completion(mode: &str, vary: &str) -> (i32, u32, serde_json::Value) {
     let scene = Scene::new();
     let profile = common::profile(&format!("hostile-{mode}"));
-    let mut child =
-        scene.command(&["run", "--session", "28", "--profile", &profile, "--format", "json"]).spawn().unwrap();
+    let vary = ["--vary", vary];
+    let mut child = scene
+        .command(&["run", "--session", "28", "--profile", &profile, "--format", "json"])
+        .args(vary)
+        .spawn()
+        .unwrap();
     let pid = child.id();
     let mut stdout = String::new();
     std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
@@ -209,21 +218,23 @@ fn run_to_completion(mode: &str) -> (i32, u32, serde_json::Value) {
     (code, pid, serde_json::from_str(&stdout).unwrap_or_default())
 }
 
+// Their "listening" line is an eprintln!, which panics (exit 101) on a pipe whose reader has left: a real EPIPE
+// failure that H3 diagnoses, not what these tests are about; so they keep stdio ignored.
 #[test]
 fn a_thousand_children_are_all_stopped() {
-    let (code, _, _) = run_to_completion("fork-many");
+    let (code, _, _) = run_to_completion("fork-many", "spawn,lifecycle");
     assert_eq!(code, 0);
 }
 
 #[test]
 fn a_worker_that_closes_its_stdio_is_observed() {
-    let (code, _, report) = run_to_completion("close-stdio");
+    let (code, _, report) = run_to_completion("close-stdio", "spawn,lifecycle,stdio");
     assert_eq!(code, 0, "{report}");
 }
 
 #[test]
 fn a_worker_that_leaves_its_process_group_is_stopped() {
-    let (code, _, report) = run_to_completion("leave-group");
+    let (code, _, report) = run_to_completion("leave-group", "spawn,lifecycle");
     assert_eq!(code, 0, "{report}");
 }
 

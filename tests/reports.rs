@@ -4,7 +4,8 @@
 //!
 //! To re-record the fixture (when the run record's shape changes):
 //!   target/release/sockdiag run --session 28 --profile fixtures/profiles/crash-cleanup.toml --format json \
-//!     | sed "s#$PWD/#/src/sockdiag/#g" > tests/fixtures/crash-cleanup.json
+//!     --launcher-exit-ms 300 | sed "s#$PWD/#/src/sockdiag/#g" > tests/fixtures/crash-cleanup.json
+//! (the launcher outlives the worker's crash, so the drained pipe shows what the production configuration hides)
 //! then review the snapshots: `INSTA_UPDATE=always cargo test --release --test reports` and `git diff`.
 
 mod common;
@@ -64,7 +65,7 @@ fn markdown_root_cause_names_the_decisive_facts() {
     let text = render("markdown");
     let cause = text.lines().find(|l| l.starts_with("**Most likely root cause:**")).unwrap();
     // Causal order: the removal (H9) explains what clients saw, then the exit (H1); then the hidden stderr line.
-    let (h9, h1) = (cause.find("(H9, 4/4 runs)").unwrap(), cause.find("(H1, 4/4 runs)").unwrap());
+    let (h9, h1) = (cause.find("(H9, 7/7 runs)").unwrap(), cause.find("(H1, 7/7 runs)").unwrap());
     assert!(h9 < h1, "{cause}");
     assert!(cause.contains("by the worker itself") && cause.contains("exited 1"), "{cause}");
     assert!(cause.contains("ANTHROPIC\\_API\\_KEY is not set") && cause.contains("discards this output"), "{cause}");
@@ -78,12 +79,20 @@ fn junit_parses_and_maps_statuses() {
     assert_eq!(top.tag_name().name(), "testsuites");
     let suites: Vec<_> = top.children().filter(|n| n.has_tag_name("testsuite")).collect();
     let names: Vec<&str> = suites.iter().map(|s| s.attribute("name").unwrap()).collect();
-    // The quick matrix ran four configurations: one suite each (then, maybe, "across configurations").
+    // The quick matrix ran seven configurations: one suite each (then, maybe, "across configurations").
     assert_eq!(
-        names[..4],
-        ["detached, stdio ignore", "attached, stdio pipe", "detached, stdio pipe", "detached, stdio file"]
+        names[..7],
+        [
+            "detached, launcher exits, stdio ignore, 1 launch",
+            "attached, launcher exits, stdio ignore, 1 launch",
+            "detached, launcher stays, stdio ignore, 1 launch",
+            "detached, launcher exits, stdio pipe-drained, 1 launch",
+            "detached, launcher exits, stdio pipe-undrained, 1 launch",
+            "detached, launcher exits, stdio file, 1 launch",
+            "detached, launcher exits, stdio ignore, 2 launches",
+        ]
     );
-    assert!(names[4..].iter().all(|n| *n == "across configurations"), "{names:?}");
+    assert!(names[7..].iter().all(|n| *n == "across configurations"), "{names:?}");
     let mut ids_seen: Vec<String> = Vec::new();
     for suite in &suites {
         let cases: Vec<_> = suite.children().filter(|n| n.has_tag_name("testcase")).collect();

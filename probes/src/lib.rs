@@ -11,7 +11,9 @@ mod verdict;
 
 pub use evidence::{fmt_ms, Evidence};
 pub use probe::{all_probes, per_run, Finding, Probe};
-pub use run::{Endpoint, Expected, HealthCheck, Outcome, RunConfig, RunRecord, SpawnMode, StdioMode};
+pub use run::{
+    Dimension, Endpoint, Expected, HealthCheck, Lifecycle, Outcome, RunConfig, RunRecord, SpawnMode, StdioMode,
+};
 pub use timeline::{
     AddressHolder, ConnectResult, Event, EventKind, ExitStatus, FileType, IpFamily, Marker, PidFileState, RowLookup,
     Stream, Timeline,

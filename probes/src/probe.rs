@@ -9,11 +9,19 @@ pub struct Finding {
     pub status: Status,
     pub summary: String,
     pub evidence: Vec<Evidence>,
+    /// The time that matters for this hypothesis in this run (e.g. `created → removed`), in microseconds.
+    pub timing: Option<(&'static str, u64)>,
 }
 
 impl Finding {
     pub fn new(status: Status, summary: impl Into<String>, evidence: Vec<Evidence>) -> Self {
-        Finding { status, summary: summary.into(), evidence }
+        Finding { status, summary: summary.into(), evidence, timing: None }
+    }
+
+    /// Attaches the measured time that matters (`what` names the two events, e.g. `created → removed`).
+    pub fn timed(mut self, what: &'static str, us: u64) -> Self {
+        self.timing = Some((what, us));
+        self
     }
 }
 
@@ -27,7 +35,7 @@ pub trait Probe: Sync {
     fn evaluate(&self, runs: &[RunRecord]) -> Finding;
 
     fn verdict(&self, runs: &[RunRecord]) -> Verdict {
-        let Finding { status, summary, evidence } = self.evaluate(runs);
+        let Finding { status, summary, evidence, .. } = self.evaluate(runs);
         Verdict { id: self.id(), title: self.title(), status, summary, evidence, fix: self.fix() }
     }
 }
@@ -36,7 +44,10 @@ pub trait Probe: Sync {
 pub fn all_probes() -> Vec<Box<dyn Probe>> {
     vec![
         Box::new(hypotheses::h01_exit_after_listen::ExitAfterListen),
+        Box::new(hypotheses::h02_attached_spawn::AttachedSpawn),
+        Box::new(hypotheses::h03_stdio_piping::StdioPiping),
         Box::new(hypotheses::h04_path_mismatch::PathMismatch),
+        Box::new(hypotheses::h06_listening_before_file::ListeningBeforeFile),
         Box::new(hypotheses::h08_session_row::SessionRow),
         Box::new(hypotheses::h09_created_then_deleted::CreatedThenDeleted),
         Box::new(hypotheses::h11_not_serving::NotServing),
@@ -48,6 +59,8 @@ pub fn all_probes() -> Vec<Box<dyn Probe>> {
 
 /// Evidence kept per verdict at most, so that a 50-run matrix stays readable.
 const EVIDENCE_PER_VERDICT: usize = 12;
+/// Runs named at most in a "likewise in runs ..." line.
+const RUNS_NAMED: usize = 20;
 
 /// Adds up a per-run judgement: confirmed if any run confirms (with the rate), ruled out if every run rules it out,
 /// not applicable if no run applies, inconclusive otherwise.
@@ -69,13 +82,34 @@ pub fn per_run(runs: &[RunRecord], judge: impl Fn(&RunRecord) -> Finding) -> Fin
     let Some(first) = chosen.first() else {
         return Finding::new(Status::Inconclusive, "no runs", vec![]);
     };
-    let summary = if n > 1 { format!("{} ({}/{n} runs)", first.summary, chosen.len()) } else { first.summary.clone() };
+    let summary = if n > 1 {
+        format!("{} ({}/{n} runs{})", first.summary, chosen.len(), spread(&chosen))
+    } else {
+        first.summary.clone()
+    };
     // The first run's evidence in full; the others are named, not repeated.
     let mut evidence: Vec<Evidence> = first.evidence.iter().take(EVIDENCE_PER_VERDICT).cloned().collect();
     let others: Vec<String> =
         chosen[1..].iter().filter_map(|f| f.evidence.first()?.run).map(|r| r.to_string()).collect();
     if !others.is_empty() {
-        evidence.push(Evidence { run: None, t_us: None, text: format!("likewise in runs {}", others.join(", ")) });
+        let mut text =
+            format!("likewise in runs {}", others.iter().take(RUNS_NAMED).cloned().collect::<Vec<_>>().join(", "));
+        if others.len() > RUNS_NAMED {
+            text.push_str(&format!(" and {} more", others.len() - RUNS_NAMED));
+        }
+        evidence.push(Evidence { run: None, t_us: None, text });
     }
     Finding::new(status, summary, evidence)
+}
+
+/// `; created → removed min 50.1 ms, median 50.7 ms, max 52.3 ms` over the runs that measured it.
+fn spread(findings: &[&Finding]) -> String {
+    let mut times: Vec<u64> = findings.iter().filter_map(|f| f.timing.map(|t| t.1)).collect();
+    let Some(what) = findings.iter().find_map(|f| f.timing.map(|t| t.0)) else { return String::new() };
+    if times.len() < 2 {
+        return String::new();
+    }
+    times.sort_unstable();
+    let ms = |us: u64| crate::fmt_ms(us).trim_start_matches('+').to_string();
+    format!("; {what} min {}, median {}, max {}", ms(times[0]), ms(times[times.len() / 2]), ms(times[times.len() - 1]))
 }

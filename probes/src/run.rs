@@ -17,32 +17,113 @@ pub enum SpawnMode {
     Detached,
 }
 
+/// What the launcher does once the worker is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lifecycle {
+    /// The launcher waits for its workers, like a replay script that keeps running.
+    Stays,
+    /// The launcher exits after spawning (after `--launcher-exit-ms`), like a hook that returns.
+    Exits,
+}
+
+impl Lifecycle {
+    fn stays() -> Lifecycle {
+        Lifecycle::Stays
+    }
+}
+
+fn one() -> u8 {
+    1
+}
+
 /// Where the worker's stdout and stderr go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StdioMode {
     /// `/dev/null`, as `stdio: 'ignore'`.
     Ignore,
-    /// A pipe that the launcher reads.
-    Pipe,
+    /// A pipe that the launcher reads for as long as it lives (`pipe` in reports saved before the launcher).
+    #[serde(alias = "pipe")]
+    PipeDrained,
+    /// A pipe that the launcher holds but never reads: the worker blocks once the pipe buffer is full.
+    PipeUndrained,
     /// A file in the sandbox.
     File,
+}
+
+impl StdioMode {
+    /// True for both pipe modes.
+    pub fn is_pipe(self) -> bool {
+        matches!(self, StdioMode::PipeDrained | StdioMode::PipeUndrained)
+    }
+}
+
+/// One axis of the matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dimension {
+    Spawn,
+    Lifecycle,
+    Stdio,
+    Launches,
+}
+
+impl Dimension {
+    /// Every dimension, in matrix order.
+    pub const ALL: [Dimension; 4] = [Dimension::Spawn, Dimension::Lifecycle, Dimension::Stdio, Dimension::Launches];
+
+    /// The name used on the command line (`--vary spawn,stdio`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Dimension::Spawn => "spawn",
+            Dimension::Lifecycle => "lifecycle",
+            Dimension::Stdio => "stdio",
+            Dimension::Launches => "launches",
+        }
+    }
 }
 
 /// One point of the matrix. The first configuration of every matrix is the production one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RunConfig {
     pub spawn: SpawnMode,
+    /// Reports saved before the launcher had none: the harness itself launched, and stayed.
+    #[serde(default = "Lifecycle::stays")]
+    pub lifecycle: Lifecycle,
     pub stdio: StdioMode,
+    /// How many workers the launcher starts at once for the same session (1 or 2).
+    #[serde(default = "one")]
+    pub launches: u8,
 }
 
 impl RunConfig {
-    /// The founding document's production configuration: detached, stdio ignored.
-    pub const PRODUCTION: RunConfig = RunConfig { spawn: SpawnMode::Detached, stdio: StdioMode::Ignore };
+    /// The founding document's production configuration: a hook that spawns one worker detached, stdio ignored,
+    /// and returns.
+    pub const PRODUCTION: RunConfig =
+        RunConfig { spawn: SpawnMode::Detached, lifecycle: Lifecycle::Exits, stdio: StdioMode::Ignore, launches: 1 };
 
     /// True when this configuration throws the worker's output away.
     pub fn discards_output(&self) -> bool {
         self.stdio == StdioMode::Ignore
+    }
+
+    /// The dimensions in which two configurations differ.
+    pub fn differences(&self, other: &RunConfig) -> Vec<Dimension> {
+        Dimension::ALL
+            .into_iter()
+            .filter(|d| match d {
+                Dimension::Spawn => self.spawn != other.spawn,
+                Dimension::Lifecycle => self.lifecycle != other.lifecycle,
+                Dimension::Stdio => self.stdio != other.stdio,
+                Dimension::Launches => self.launches != other.launches,
+            })
+            .collect()
+    }
+
+    /// True when the two configurations differ in `dim` and in nothing else.
+    pub fn differs_only_in(&self, other: &RunConfig, dim: Dimension) -> bool {
+        self.differences(other) == [dim]
     }
 }
 
@@ -52,12 +133,18 @@ impl fmt::Display for RunConfig {
             SpawnMode::Attached => "attached",
             SpawnMode::Detached => "detached",
         };
+        let lifecycle = match self.lifecycle {
+            Lifecycle::Stays => "launcher stays",
+            Lifecycle::Exits => "launcher exits",
+        };
         let stdio = match self.stdio {
             StdioMode::Ignore => "stdio ignore",
-            StdioMode::Pipe => "stdio pipe",
+            StdioMode::PipeDrained => "stdio pipe-drained",
+            StdioMode::PipeUndrained => "stdio pipe-undrained",
             StdioMode::File => "stdio file",
         };
-        write!(f, "{spawn}, {stdio}")
+        let launches = if self.launches == 1 { "1 launch".to_string() } else { format!("{} launches", self.launches) };
+        write!(f, "{spawn}, {lifecycle}, {stdio}, {launches}")
     }
 }
 
@@ -159,17 +246,16 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// Reads the outcome off a finished timeline.
-    pub fn from_timeline(events: &Timeline, root_pid: Option<i32>) -> Outcome {
+    /// Reads the outcome off a finished timeline. The exit that counts is that of a process that listened (with
+    /// two launches, the worker that lost the race may leave on purpose), or of a spawned worker if none listened.
+    pub fn from_timeline(events: &Timeline) -> Outcome {
         let reachable =
             events.iter().any(|e| matches!(e.kind, EventKind::Connect { result: ConnectResult::Connected, .. }));
         let stop = events.harness_stop_us();
-        let exit = events.iter().find_map(|e| match &e.kind {
-            EventKind::Exited { pid, status } if Some(*pid) == root_pid || root_pid.is_none() => {
-                (stop.is_none_or(|s| e.t_us < s)).then_some(*status)
-            }
-            _ => None,
-        });
+        let mut servers: Vec<i32> = events.listeners().iter().map(|l| l.1).collect();
+        servers.extend(events.tcp_listeners().iter().map(|l| l.1));
+        let workers = if servers.is_empty() { events.spawned_pids() } else { servers };
+        let exit = events.own_exits().find(|(_, pid, _)| workers.contains(pid)).map(|(_, _, status)| status);
         let alive_at_end =
             events.iter().any(|e| matches!(&e.kind, EventKind::EndState { live_pids, .. } if !live_pids.is_empty()));
         let final_connect_ok = events

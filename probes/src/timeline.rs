@@ -14,7 +14,7 @@ pub struct Event {
 }
 
 /// Which stream a line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stream {
     Stdout,
@@ -121,7 +121,11 @@ pub enum RowLookup {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventKind {
-    /// The harness started a process (the worker, or a launcher).
+    /// The harness started a launcher: the process that spawns the worker the way a hook or script would.
+    LauncherStarted { pid: i32 },
+    /// The launcher ended (on its own when the configuration says it exits after spawning).
+    LauncherExited { pid: i32, status: ExitStatus },
+    /// A worker was started (by the launcher, which reported its pid).
     Spawned { pid: i32, argv: Vec<String> },
     /// A process of the worker's tree ended (reaped by the harness, the child subreaper).
     Exited { pid: i32, status: ExitStatus },
@@ -151,8 +155,24 @@ pub enum EventKind {
     LogLine { file: String, text: String, markers: Vec<Marker> },
     /// The profile's pid file, and whether the pid it names is alive and is the worker.
     PidFile { path: String, pid: Option<i32>, state: PidFileState, detail: String },
+    /// How late the fs observer delivered a file the harness made (at the end of the run): inotify events may be
+    /// stamped this much after they happened.
+    FsLag { us: u64 },
+    /// What was at a path when the harness looked (right after a "listening" line arrived).
+    FileChecked { path: String, file_type: Option<FileType> },
+    /// How a worker's threads stood (while its socket refused connections, and at the end): `busy` when a thread
+    /// was running or runnable (R) or in an uninterruptible wait (D) — on its way, not waiting for something —
+    /// with each thread's state letter, and `wchan`: where in the kernel the main thread waits (`pipe_write`...).
+    ThreadStates { pid: i32, busy: bool, states: String, wchan: Option<String> },
     /// A client attempt at the expected endpoint.
-    Connect { path: String, result: ConnectResult, detail: String },
+    /// `peer`: the pid of the server that accepted (SO_PEERCRED), when connected.
+    Connect {
+        path: String,
+        result: ConnectResult,
+        detail: String,
+        #[serde(default)]
+        peer: Option<i32>,
+    },
     /// What the worker itself sees: its executable, cwd, uid and the environment variables that matter.
     WorkerView { pid: i32, exe: String, cwd: String, uid: u32, env: BTreeMap<String, String> },
     /// A database file the worker holds open.
@@ -171,6 +191,8 @@ impl EventKind {
     /// A one-line description for evidence and plain-text timelines.
     pub fn describe(&self) -> String {
         match self {
+            EventKind::LauncherStarted { pid } => format!("launcher pid {pid} started"),
+            EventKind::LauncherExited { pid, status } => format!("launcher pid {pid} {status}"),
             EventKind::Spawned { pid, argv } => format!("spawned pid {pid}: {}", argv.join(" ")),
             EventKind::Exited { pid, status } => format!("pid {pid} {status}"),
             EventKind::Line { stream, text, .. } => format!("{}: {text}", stream_name(*stream)),
@@ -209,6 +231,24 @@ impl EventKind {
             },
             EventKind::LogLine { file, text, .. } => format!("{file}: {text}"),
             EventKind::PidFile { path, detail, .. } => format!("pid file {path}: {detail}"),
+            EventKind::FsLag { us } => {
+                format!("the fs observer ran {} behind", crate::fmt_ms(*us).trim_start_matches('+'))
+            }
+            EventKind::FileChecked { path, file_type } => {
+                let file = file_type.map_or("absent".to_string(), |t| file_type_name(t).to_string());
+                format!("looked at {path}: {file}")
+            }
+            EventKind::ThreadStates { pid, busy, states, wchan } => {
+                let what = match (busy, wchan) {
+                    (true, _) => "busy (running, runnable or paging in)".to_string(),
+                    (false, Some(w)) => format!("waiting in the kernel in {w}"),
+                    (false, None) => "waiting in the kernel".to_string(),
+                };
+                format!("pid {pid} {what} (thread states: {states})")
+            }
+            EventKind::Connect { path, detail, peer: Some(pid), .. } => {
+                format!("connect {path}: {detail} (served by pid {pid})")
+            }
             EventKind::Connect { path, detail, .. } => format!("connect {path}: {detail}"),
             EventKind::WorkerView { pid, exe, cwd, uid, .. } => format!("pid {pid} runs {exe} as uid {uid} in {cwd}"),
             EventKind::DatabaseOpened { pid, path } => format!("pid {pid} has database {path} open"),
@@ -379,6 +419,31 @@ impl Timeline {
                 _ => None,
             })
             .collect()
+    }
+
+    /// How far apart events from different observers may be stamped: at least `floor_us`, more when the fs
+    /// observer was measured running late.
+    pub fn skew_us(&self, floor_us: u64) -> u64 {
+        let lag = self.0.iter().filter_map(|e| match e.kind {
+            EventKind::FsLag { us } => Some(us),
+            _ => None,
+        });
+        lag.map(|us| 2 * us).fold(floor_us, u64::max)
+    }
+
+    /// When the launcher exited, if it did.
+    pub fn launcher_exit(&self) -> Option<(&Event, ExitStatus)> {
+        self.first(|k| match k {
+            EventKind::LauncherExited { status, .. } => Some(*status),
+            _ => None,
+        })
+    }
+
+    /// The first socket-or-file creation at `path`.
+    pub fn created(&self, path: &str) -> Option<&Event> {
+        self.0.iter().find(
+            |e| matches!(&e.kind, EventKind::FileCreated { path: p, file_type } if p == path && *file_type != FileType::Dir),
+        )
     }
 
     /// The state recorded when observation ended.

@@ -49,13 +49,23 @@ pub(crate) fn resolve(host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>>
     Ok((host, port).to_socket_addrs()?.collect())
 }
 
-/// Tries the endpoint once and closes at once.
+/// Tries the endpoint once and closes at once; on a Unix socket, notes which process accepted.
 pub(crate) fn attempt(endpoint: &Endpoint) -> EventKind {
-    let (result, detail) = match connect(endpoint) {
-        Ok(_) => (ConnectResult::Connected, "connected".to_string()),
-        Err(e) => (classify(&e), e.to_string()),
+    let (result, detail, peer) = match connect(endpoint) {
+        Ok(conn) => (ConnectResult::Connected, "connected".to_string(), server_pid(&conn)),
+        Err(e) => (classify(&e), e.to_string(), None),
     };
-    EventKind::Connect { path: endpoint.target(), result, detail }
+    EventKind::Connect { path: endpoint.target(), result, detail, peer }
+}
+
+/// The pid of the process that listened on the Unix socket we reached (the kernel keeps it from listen()).
+fn server_pid(conn: &Conn) -> Option<i32> {
+    match conn {
+        Conn::Unix(s) => {
+            nix::sys::socket::getsockopt(s, nix::sys::socket::sockopt::PeerCredentials).ok().map(|c| c.pid())
+        }
+        Conn::Tcp(_) => None,
+    }
 }
 
 /// Connects and sends the profile's message (e.g. a finalize request). Returns what happened, for the record.

@@ -24,6 +24,8 @@ pub(crate) struct Interest {
     pub(crate) tailed: Vec<(PathBuf, Arc<AtomicBool>)>,
     /// The profile's log files: their creation and growth are forwarded (one flag for them all), not recorded.
     pub(crate) logs: (Vec<glob::Pattern>, Arc<AtomicBool>),
+    /// The harness's sync file: its creation means every earlier event has been delivered.
+    pub(crate) barrier: PathBuf,
 }
 
 impl Interest {
@@ -70,6 +72,8 @@ fn translate(
     use notify::EventKind as K;
     let event = |kind| Some(Msg::Event(sockdiag_probes::Event { t_us: 0, kind }));
     match kind {
+        K::Create(_) if path == interest.barrier => Some(Msg::FsSynced),
+        _ if path == interest.barrier => None,
         K::Create(_) | K::Modify(_) if interest.is_log(path) => {
             (!interest.logs.1.swap(true, Ordering::AcqRel)).then(|| Msg::Grew(path.to_path_buf()))
         }

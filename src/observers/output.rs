@@ -1,14 +1,15 @@
-//! Output observer: the worker's stdout and stderr, line by line, tagged with the profile's markers, in bounded
-//! memory whatever the worker prints.
+//! Output observer: the worker's stdout and stderr, line by line (from the launcher's reports, or tailed from the
+//! stdio files), tagged with the profile's markers, in bounded memory whatever the worker prints.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use regex::Regex;
 use sockdiag_probes::{EventKind, Marker, Stream};
-
-use super::{Msg, Sink};
 
 /// Longest line kept; the rest of a longer line is counted as dropped.
 const MAX_LINE: usize = 4096;
@@ -135,29 +136,53 @@ impl LineSplitter {
     }
 }
 
-/// Reads a pipe to its end on a thread of its own, reporting each line as it arrives.
-pub(crate) fn drain(pipe: impl Read + Send + 'static, stream: Stream, markers: Markers, sink: Sink) {
-    std::thread::spawn(move || {
-        let mut splitter = LineSplitter::new(stream, markers);
-        let mut reader = BufReader::with_capacity(64 * 1024, pipe);
-        let report = |lines: Vec<(Instant, EventKind)>| {
-            for (at, kind) in lines {
-                sink.send(Msg::Event(sink.clock.stamp_at(at, kind)));
-            }
-        };
-        loop {
-            let n = match reader.fill_buf() {
-                Ok([]) | Err(_) => break,
-                Ok(buf) => {
-                    report(splitter.feed(buf, Instant::now()));
-                    buf.len()
-                }
-            };
-            reader.consume(n);
+/// A stdio file (file mode) read as it grows. Once the head budget is spent, only the last bytes can still be kept,
+/// so the middle of a flood is skipped on disk instead of being read.
+pub(crate) struct Tail {
+    pub(crate) path: PathBuf,
+    pending: Arc<AtomicBool>,
+    offset: u64,
+    splitter: LineSplitter,
+}
+
+impl Tail {
+    pub(crate) fn new(path: PathBuf, pending: Arc<AtomicBool>, stream: Stream, markers: Markers) -> Self {
+        Tail { path, pending, offset: 0, splitter: LineSplitter::new(stream, markers) }
+    }
+
+    /// The complete lines written since the last read, with the time they were read.
+    pub(crate) fn read_new(&mut self) -> Vec<(Instant, EventKind)> {
+        self.pending.store(false, Ordering::Release);
+        let Ok(mut f) = std::fs::File::open(&self.path) else { return vec![] };
+        let len = f.metadata().map_or(0, |m| m.len());
+        let keep_from = len.saturating_sub(TAIL_BYTES);
+        if self.splitter.head_full() && keep_from > self.offset {
+            self.splitter.skip(keep_from - self.offset);
+            self.offset = keep_from;
         }
-        report(splitter.finish(Instant::now()));
-        sink.send(Msg::Closed);
-    });
+        if f.seek(SeekFrom::Start(self.offset)).is_err() {
+            return vec![];
+        }
+        let mut buf = Vec::new();
+        // Bounded per read; the rest comes with the next notification or the final read.
+        let n = f.by_ref().take(1 << 20).read_to_end(&mut buf).unwrap_or(0);
+        self.offset += n as u64;
+        self.splitter.feed(&buf[..n], Instant::now())
+    }
+
+    /// Everything left, the last unterminated line and the held-back tail included.
+    pub(crate) fn read_to_end(&mut self) -> Vec<(Instant, EventKind)> {
+        let mut all = Vec::new();
+        loop {
+            let before = self.offset;
+            all.extend(self.read_new());
+            if self.offset == before {
+                break;
+            }
+        }
+        all.extend(self.splitter.finish(Instant::now()));
+        all
+    }
 }
 
 #[cfg(test)]

@@ -38,6 +38,26 @@ pub(crate) fn tree(root: i32) -> Vec<i32> {
     pids
 }
 
+/// How a process's threads stand: busy (a thread running or runnable, R, or in an uninterruptible wait such as a
+/// page-in, D), every thread's state letter (`S S R`), and where in the
+/// kernel its main thread waits (`/proc/<pid>/wchan`, e.g. `pipe_write`).
+pub(crate) fn thread_states(pid: i32) -> Option<EventKind> {
+    let tasks = Process::new(pid).and_then(|p| p.tasks()).ok()?;
+    let states: Vec<char> = tasks.flatten().filter_map(|t| t.stat().ok().map(|s| s.state)).collect();
+    if states.is_empty() {
+        return None;
+    }
+    let text: Vec<String> = states.iter().map(char::to_string).collect();
+    let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+    let wchan = Some(wchan.trim().to_string()).filter(|w| !w.is_empty() && w != "0");
+    Some(EventKind::ThreadStates {
+        pid,
+        busy: states.iter().any(|s| matches!(s, 'R' | 'D')),
+        states: text.join(" "),
+        wchan,
+    })
+}
+
 /// What one look at the tree's descriptors found.
 #[derive(Default)]
 pub(crate) struct FdScan {

@@ -4,6 +4,7 @@ mod json;
 mod junit;
 mod markdown;
 mod mermaid;
+pub(crate) mod progress;
 mod table;
 mod view;
 

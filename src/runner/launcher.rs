@@ -1,53 +1,106 @@
-//! The launcher: starts the worker the way a hook or replay script would — argv only (never a shell), attached
-//! or detached (a new session), with stdio ignored, piped or sent to a file.
+//! Starting a launcher (`sockdiag __launch`, see `crate::launcher`) for one run, and turning its reports into the
+//! run's events: the workers' pids, their output lines, the exits it reaped. Argv only, never a shell.
 
-use std::os::unix::process::CommandExt;
+use std::collections::HashMap;
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use sockdiag_probes::{RunConfig, SpawnMode, StdioMode};
+use sockdiag_probes::{EventKind, Lifecycle, Marker, RunConfig, SpawnMode, StdioMode, Stream};
 
 use super::reaper;
-use crate::observers::Sink;
+use crate::launcher::protocol::{self, Report};
+use crate::launcher::{stdio_name, SUBCOMMAND};
+use crate::observers::output::{LineSplitter, Markers};
+use crate::observers::{fs, Msg, Sink};
 
 /// The environment variable every process of a run inherits, so leftovers can be found by `/proc/<pid>/environ`.
 pub(crate) const RUN_MARKER: &str = "SOCKDIAG_RUN";
 
-/// Everything needed to start one worker.
+/// Everything needed to start one run's launcher.
 pub(crate) struct Launch<'a> {
     pub(crate) program: &'a Path,
     pub(crate) args: Vec<String>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) cwd: &'a Path,
     pub(crate) config: RunConfig,
+    /// How long a launcher that exits waits after spawning.
+    pub(crate) exit_after: Duration,
     /// Where stdout and stderr go in file mode.
     pub(crate) output_files: (PathBuf, PathBuf),
     pub(crate) marker: String,
 }
 
+/// Starts the launcher in a session of its own (as a hook runs apart from the tool that calls it), so an attached
+/// worker shares the launcher's session and group, and a detached one has its own.
 pub(crate) fn spawn(launch: &Launch, sink: &Sink) -> anyhow::Result<Child> {
-    let mut cmd = Command::new(launch.program);
-    cmd.args(&launch.args).current_dir(launch.cwd).stdin(Stdio::null());
+    let exe = std::env::current_exe().context("cannot find sockdiag's own executable")?;
+    let config = launch.config;
+    let mut cmd = Command::new(exe);
+    cmd.arg(SUBCOMMAND).args(["--stdio", stdio_name(config.stdio), "--launches", &config.launches.to_string()]);
+    if config.spawn == SpawnMode::Detached {
+        cmd.arg("--detached");
+    }
+    if config.lifecycle == Lifecycle::Exits {
+        cmd.args(["--exit-after-ms", &launch.exit_after.as_millis().to_string()]);
+    }
+    if config.stdio == StdioMode::File {
+        cmd.arg("--stdout-file").arg(&launch.output_files.0).arg("--stderr-file").arg(&launch.output_files.1);
+    }
+    cmd.arg("--").arg(launch.program).args(&launch.args);
+    cmd.current_dir(launch.cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
     cmd.envs(launch.env.iter().map(|(k, v)| (k, v))).env(RUN_MARKER, &launch.marker);
-    match launch.config.stdio {
-        StdioMode::Ignore => {
-            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    // SAFETY: setsid is async-signal-safe and touches nothing of the parent's state.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            nix::unistd::setsid().map(drop).map_err(std::io::Error::from)
+        });
+    }
+    reaper::spawn(&mut cmd, sink, true).context("cannot start the launcher")
+}
+
+/// Reads the launcher's reports on a thread of its own until it closes its stdout.
+/// `expected`: the socket file clients look for (none for a TCP endpoint).
+pub(crate) fn read_reports(stdout: ChildStdout, markers: Markers, expected: Option<PathBuf>, sink: Sink) {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::with_capacity(128 * 1024, stdout);
+        let mut splitters: HashMap<(usize, Stream), LineSplitter> = HashMap::new();
+        while let Ok(Some((at, report))) = protocol::read(&mut reader) {
+            let stamp = |kind| Msg::Event(sink.clock.stamp_ns(at, kind));
+            match report {
+                Report::Spawned { pid, .. } => sink.send(Msg::Worker { pid, at_ns: at }),
+                Report::Output { slot, stream, bytes } => {
+                    let splitter =
+                        splitters.entry((slot, stream)).or_insert_with(|| LineSplitter::new(stream, markers.clone()));
+                    emit_lines(splitter.feed(&bytes, sink.clock.instant_of_ns(at)), true, expected.as_deref(), &sink);
+                }
+                Report::Exited { pid, status, .. } => sink.send(stamp(EventKind::Exited { pid, status })),
+                Report::Failed { text } => sink.send(stamp(EventKind::Note { text: format!("launcher: {text}") })),
+            }
         }
-        StdioMode::Pipe => {
-            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        for splitter in splitters.values_mut() {
+            emit_lines(splitter.finish(Instant::now()), false, expected.as_deref(), &sink);
         }
-        StdioMode::File => {
-            let open = |p: &Path| std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()));
-            cmd.stdout(open(&launch.output_files.0)?).stderr(open(&launch.output_files.1)?);
+        sink.send(Msg::Closed);
+    });
+}
+
+/// Records lines, stamped when the launcher read them; when they have just arrived (`live`), right after a
+/// "listening" line, looks at the expected path (did the file exist yet?).
+fn emit_lines(lines: Vec<(Instant, EventKind)>, live: bool, expected: Option<&Path>, sink: &Sink) {
+    for (at, line) in lines {
+        let listening = matches!(&line, EventKind::Line { markers, .. } if markers.contains(&Marker::Listening));
+        sink.send(Msg::Event(sink.clock.stamp_at(at, line)));
+        if let Some(expected) = expected.filter(|_| listening && live) {
+            sink.send(Msg::Event(sink.clock.stamp(file_check(expected))));
         }
     }
-    let detached = launch.config.spawn == SpawnMode::Detached;
-    if detached {
-        // SAFETY: setsid is async-signal-safe and touches nothing of the parent's state.
-        unsafe {
-            cmd.pre_exec(|| nix::unistd::setsid().map(drop).map_err(std::io::Error::from));
-        }
-    }
-    reaper::spawn(&mut cmd, sink, detached).with_context(|| format!("cannot start {}", launch.program.display()))
+}
+
+/// What is at `path` now, as an event.
+pub(crate) fn file_check(path: &Path) -> EventKind {
+    let file_type = Some(fs::file_type(path)).filter(|t| *t != sockdiag_probes::FileType::Gone);
+    EventKind::FileChecked { path: path.display().to_string(), file_type }
 }

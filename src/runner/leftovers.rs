@@ -33,6 +33,8 @@ impl Leftovers {
     pub(crate) fn remove(&self) -> String {
         for &pid in &self.pids {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            // A launcher leads its own process group: a child it was forking when the scan ran goes with it.
+            let _ = kill(Pid::from_raw(-pid), Signal::SIGKILL);
         }
         let removed = self.sandboxes.iter().filter(|d| std::fs::remove_dir_all(d).is_ok()).count();
         format!(

@@ -22,6 +22,8 @@ pub(crate) struct Plan<'a> {
     pub(crate) profile: &'a Profile,
     pub(crate) session: u64,
     pub(crate) keep_sandbox: bool,
+    /// How long a launcher that exits waits after spawning.
+    pub(crate) launcher_exit: std::time::Duration,
     /// Identifies this invocation's processes (with the run id) in their environment.
     pub(crate) token: String,
 }

@@ -17,10 +17,15 @@ struct Registry {
     by_pid: HashMap<i32, Sink>,
     /// session or group id → the run, for descendants nobody registered (orphans that came back to us)
     by_group: HashMap<i32, Sink>,
+    /// Exits nobody had claimed yet: a worker can end before its launcher's report of its pid is read.
+    unclaimed: HashMap<i32, (Instant, ExitStatus)>,
     children: usize,
     /// Bumped at every spawn, so a reaper that found no child can tell whether one appeared since it looked.
     spawns: u64,
 }
+
+/// Unclaimed exits kept at most (they are forgotten oldest first beyond that).
+const UNCLAIMED_MAX: usize = 256;
 
 struct Reaper {
     registry: Mutex<Registry>,
@@ -59,15 +64,32 @@ pub(crate) fn freeze_spawning() {
     std::mem::forget(reaper().registry.lock().expect("registry lock"));
 }
 
-/// Adds a descendant found in `/proc` to a run.
+/// Adds a process to a run (a worker its launcher reported, a descendant found in `/proc`). If it has already
+/// exited unclaimed, its exit is delivered now, with the time it was reaped.
 pub(crate) fn adopt(pid: i32, sink: &Sink) {
     let mut reg = reaper().registry.lock().expect("registry lock");
+    if let Some((at, status)) = reg.unclaimed.remove(&pid).filter(|(at, _)| sink.clock.covers(*at)) {
+        drop(reg);
+        sink.send(Msg::Event(sink.clock.stamp_at(at, EventKind::Exited { pid, status })));
+        return;
+    }
     reg.by_pid.entry(pid).or_insert_with(|| sink.clone());
 }
 
-/// Forgets a run's session (after its processes are gone).
-pub(crate) fn forget_group(sid: i32) {
-    reaper().registry.lock().expect("registry lock").by_group.remove(&sid);
+/// Adds a session (a detached worker's) to a run: its orphaned descendants come back to the run.
+pub(crate) fn adopt_group(sid: i32, sink: &Sink) {
+    reaper().registry.lock().expect("registry lock").by_group.entry(sid).or_insert_with(|| sink.clone());
+}
+
+/// Forgets a run's sessions and processes (after they are gone, or were reaped by their launcher).
+pub(crate) fn forget(sids: &[i32], pids: &[i32]) {
+    let mut reg = reaper().registry.lock().expect("registry lock");
+    for sid in sids {
+        reg.by_group.remove(sid);
+    }
+    for pid in pids {
+        reg.by_pid.remove(pid);
+    }
 }
 
 fn reap_forever() {
@@ -87,12 +109,23 @@ fn reap_forever() {
                     .remove(&pid.as_raw())
                     .or_else(|| groups.iter().find_map(|g| reg.by_group.get(g).cloned()));
                 reg.children = reg.children.saturating_sub(1);
-                drop(reg);
-                if let (Some(sink), Ok(ws)) = (sink, reaped) {
-                    if let Some(status) = exit_status(ws) {
+                let status = reaped.ok().and_then(exit_status);
+                match (sink, status) {
+                    (Some(sink), Some(status)) => {
+                        drop(reg);
                         let event = sink.clock.stamp_at(at, EventKind::Exited { pid: pid.as_raw(), status });
                         sink.send(Msg::Event(event));
                     }
+                    (None, Some(status)) => {
+                        if reg.unclaimed.len() >= UNCLAIMED_MAX {
+                            let oldest = reg.unclaimed.iter().min_by_key(|(_, (t, _))| *t).map(|(p, _)| *p);
+                            if let Some(p) = oldest {
+                                reg.unclaimed.remove(&p);
+                            }
+                        }
+                        reg.unclaimed.insert(pid.as_raw(), (at, status));
+                    }
+                    _ => {}
                 }
             }
             Err(nix::errno::Errno::ECHILD) => {

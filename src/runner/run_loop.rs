@@ -4,9 +4,8 @@
 //! announces (a socket bound in an unwatched place, a database opened).
 
 use std::collections::HashSet;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,8 +13,8 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use sockdiag_probes::{
-    ConnectResult, Endpoint, Event, EventKind, Expected, HealthCheck, Outcome, PidFileState, RunConfig, RunRecord,
-    StdioMode, Stream, Timeline,
+    ConnectResult, Endpoint, Event, EventKind, Expected, HealthCheck, Lifecycle, Outcome, PidFileState, RunConfig,
+    RunRecord, SpawnMode, StdioMode, Stream, Timeline,
 };
 
 use super::launcher::{self, Launch};
@@ -24,13 +23,15 @@ use super::tcp_watch::{Found, TcpWatch};
 use super::{port, reaper, Plan};
 use crate::error::UsageError;
 use crate::observers::logs::LogFiles;
-use crate::observers::output::LineSplitter;
+use crate::observers::output::Tail;
 use crate::observers::{connect, database, fs, pid_file, sockets, worker_view, Clock, Msg, Sink};
 use crate::profile::{EndpointTemplate, Profile, Vars};
 
 /// First interval of the look at `/proc` between events; it doubles up to the cap while nothing happens.
 const SCAN_FIRST: Duration = Duration::from_millis(2);
 const SCAN_CAP: Duration = Duration::from_millis(50);
+/// How long the fs observer gets to catch up at the end of a run.
+const FS_SYNC: Duration = Duration::from_millis(500);
 /// How long output may keep flowing after the last process exited (a descendant may hold the pipe).
 const DRAIN: Duration = Duration::from_millis(100);
 /// How long the observers must be silent, once the tree has exited, before the run stops listening to them.
@@ -76,15 +77,18 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
         if config.stdio == StdioMode::File { vec![output_files.0.clone(), output_files.1.clone()] } else { vec![] };
     let pending: Vec<Arc<AtomicBool>> = tailed.iter().map(|_| Arc::new(AtomicBool::new(false))).collect();
     let logs = LogFiles::new(&expected.logs, profile.markers.clone());
+    let barrier = sandbox.root.join(".sockdiag-fs-sync");
     let interest = fs::Interest {
         expected: socket_path.clone(),
         tailed: tailed.iter().cloned().zip(pending.iter().cloned()).collect(),
         logs: logs.interest(),
+        barrier: barrier.clone(),
     };
     let watcher = fs::watch(&roots, interest, sink.clone())?;
 
-    let mut obs = Observation::new(plan, id, &expected, sink.clone(), rx);
+    let mut obs = Observation::new(plan, id, config, &expected, sink.clone(), rx);
     obs.logs = logs;
+    obs.fs_barrier = barrier;
     // A holder that is there before the worker starts is the clearest sign of a busy address.
     let held = obs.tcp.as_mut().map(TcpWatch::before_spawn).unwrap_or_default();
     obs.record_all(held);
@@ -100,39 +104,36 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
         env,
         cwd: &sandbox.root,
         config,
+        exit_after: plan.launcher_exit,
         output_files: output_files.clone(),
         marker: obs.marker.clone(),
     };
     let mut child = launcher::spawn(&launch, &sink)?;
-    let root = child.id() as i32;
-    let mut argv = vec![program.display().to_string()];
-    argv.extend(args);
-    obs.record(EventKind::Spawned { pid: root, argv });
-    obs.adopt(root);
-    if let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) {
-        crate::observers::output::drain(out, Stream::Stdout, profile.markers.clone(), sink.clone());
-        crate::observers::output::drain(err, Stream::Stderr, profile.markers.clone(), sink.clone());
-        obs.open_streams = 2;
+    obs.launcher = Some(child.id() as i32);
+    obs.record(EventKind::LauncherStarted { pid: child.id() as i32 });
+    obs.argv = std::iter::once(program.display().to_string()).chain(args).collect();
+    if let Some(reports) = child.stdout.take() {
+        launcher::read_reports(reports, profile.markers.clone(), socket_path.clone(), sink.clone());
+        obs.open_streams = 1;
     }
     obs.tails = tailed
         .into_iter()
         .zip(pending)
         .zip([Stream::Stdout, Stream::Stderr])
-        .map(|((p, f), s)| Tail::new(p, f, s, profile))
+        .map(|((p, f), s)| Tail::new(p, f, s, profile.markers.clone()))
         .collect();
 
     obs.watch_until_done();
+    obs.sync_fs();
     obs.stop_everything();
     obs.drain_output();
     drop(watcher);
     let mut lines: Vec<(Instant, EventKind)> = obs.tails.iter_mut().flat_map(Tail::read_to_end).collect();
     lines.extend(obs.logs.finish());
     obs.record_stamped(lines);
-    if config.spawn == sockdiag_probes::SpawnMode::Detached {
-        reaper::forget_group(root);
-    }
+    reaper::forget(&obs.sessions, &obs.pids);
     let events = Timeline::new(std::mem::take(&mut obs.events));
-    let outcome = Outcome::from_timeline(&events, Some(root));
+    let outcome = Outcome::from_timeline(&events);
     if plan.keep_sandbox {
         eprintln!("sockdiag: run {id} sandbox kept at {}", sandbox.keep().display());
     }
@@ -156,6 +157,14 @@ fn endpoint(profile: &Profile, vars: &Vars) -> anyhow::Result<Endpoint> {
 /// The state of one run's observation.
 struct Observation<'a> {
     plan: &'a Plan<'a>,
+    config: RunConfig,
+    /// The launcher's pid, and whether it still runs.
+    launcher: Option<i32>,
+    launcher_alive: bool,
+    /// The worker's argv, for the spawn events.
+    argv: Vec<String>,
+    /// Sessions registered with the reaper (the launcher's, detached workers'), forgotten at the end.
+    sessions: Vec<i32>,
     endpoint: Endpoint,
     /// The socket file clients expect (empty for a TCP endpoint).
     expected_path: String,
@@ -183,14 +192,31 @@ struct Observation<'a> {
     last_change: Instant,
     open_streams: usize,
     tails: Vec<Tail>,
+    fs_synced: bool,
+    /// Where the fs observer's sync file goes.
+    fs_barrier: PathBuf,
+    /// sockdiag's own executable: a launcher's child that still runs it has not exec'd the worker yet.
+    own_exe: Option<PathBuf>,
 }
 
 impl<'a> Observation<'a> {
-    fn new(plan: &'a Plan<'a>, id: usize, expected: &Expected, sink: Sink, rx: Receiver<Msg>) -> Self {
+    fn new(
+        plan: &'a Plan<'a>,
+        id: usize,
+        config: RunConfig,
+        expected: &Expected,
+        sink: Sink,
+        rx: Receiver<Msg>,
+    ) -> Self {
         let mut env_keys: Vec<String> = expected.env.keys().cloned().collect();
         env_keys.push("HOME".into());
         Observation {
             plan,
+            config,
+            launcher: None,
+            launcher_alive: true,
+            argv: Vec::new(),
+            sessions: Vec::new(),
             endpoint: expected.endpoint.clone(),
             expected_path: expected.socket_path().unwrap_or_default().to_string(),
             env_keys,
@@ -213,6 +239,9 @@ impl<'a> Observation<'a> {
             last_change: Instant::now(),
             open_streams: 0,
             tails: Vec::new(),
+            fs_synced: false,
+            fs_barrier: PathBuf::new(),
+            own_exe: std::env::current_exe().ok(),
         }
     }
 
@@ -232,8 +261,32 @@ impl<'a> Observation<'a> {
         }
     }
 
-    fn live_pids(&self) -> Vec<i32> {
+    /// Workers (and their descendants) still running.
+    fn live_workers(&self) -> Vec<i32> {
         self.pids.iter().copied().filter(|p| !self.exited.contains(p)).collect()
+    }
+
+    /// Every process of the run still running: the workers and the launcher.
+    fn live_pids(&self) -> Vec<i32> {
+        let mut live = self.live_workers();
+        live.extend(self.launcher.filter(|_| self.launcher_alive));
+        live
+    }
+
+    /// True while a launcher that is configured to exit has not yet: the run must see what follows its exit.
+    fn launcher_exit_pending(&self) -> bool {
+        self.config.lifecycle == Lifecycle::Exits && self.launcher_alive
+    }
+
+    /// Records output lines (stamped when read); right after a "listening" line, what is at the expected path.
+    fn record_lines(&mut self, lines: Vec<(Instant, EventKind)>) {
+        for (at, line) in lines {
+            let listening = self.is_listening_line(&line);
+            self.events.push(self.sink.clock.stamp_at(at, line));
+            if listening && !self.expected_path.is_empty() {
+                self.record(launcher::file_check(Path::new(&self.expected_path)));
+            }
+        }
     }
 
     /// Takes a process into the run: the reaper routes its exit here, and what it sees is recorded.
@@ -256,7 +309,6 @@ impl<'a> Observation<'a> {
         let settle = Duration::from_millis(profile.observe.settle_ms);
         let mut scan_every = SCAN_FIRST;
         let mut next_scan = start;
-        let mut all_exited_at: Option<Instant> = None;
         loop {
             let now = Instant::now();
             if now >= next_scan {
@@ -266,20 +318,18 @@ impl<'a> Observation<'a> {
                 scan_every = if racing { SCAN_FIRST } else { (scan_every * 2).min(SCAN_CAP) };
                 next_scan = now + scan_every;
             }
-            if self.live_pids().is_empty() {
-                let since = *all_exited_at.get_or_insert(now);
-                if self.open_streams == 0 || now >= since + DRAIN {
-                    self.take_pending();
-                    break;
-                }
+            // Done when every process is gone and the launcher's reports are all in: it closes them as it exits,
+            // and they may still name a worker (whose exit the reaper holds until the worker is claimed). Then
+            // what the observers already have on its way belongs to the run too.
+            if self.live_pids().is_empty() && self.open_streams == 0 {
+                self.take_pending();
+                break;
             }
-            if self.serving_since.is_some_and(|c| now >= c.max(self.last_change) + settle) || now >= window_end {
+            let settled = self.serving_since.is_some_and(|c| now >= c.max(self.last_change) + settle);
+            if (settled && !self.launcher_exit_pending()) || now >= window_end {
                 break;
             }
             let mut deadline = next_scan.min(window_end);
-            if let Some(since) = all_exited_at {
-                deadline = deadline.min(since + DRAIN);
-            }
             if let Some(c) = self.serving_since {
                 deadline = deadline.min(c.max(self.last_change) + settle);
             }
@@ -310,6 +360,22 @@ impl<'a> Observation<'a> {
     /// Records a message; returns true when it calls for a fresh look at the worker.
     fn handle(&mut self, msg: Msg) -> bool {
         match msg {
+            Msg::Event(Event { t_us, kind: EventKind::Exited { pid, status } }) if Some(pid) == self.launcher => {
+                self.launcher_alive = false;
+                self.events.push(Event { t_us, kind: EventKind::LauncherExited { pid, status } });
+                self.last_change = Instant::now();
+                true
+            }
+            Msg::Worker { pid, at_ns } => {
+                self.events.push(self.sink.clock.stamp_ns(at_ns, EventKind::Spawned { pid, argv: self.argv.clone() }));
+                if self.config.spawn == SpawnMode::Detached {
+                    reaper::adopt_group(pid, &self.sink);
+                    self.sessions.push(pid);
+                }
+                self.adopt(pid);
+                self.last_change = Instant::now();
+                true
+            }
             Msg::Event(event) => {
                 let interesting = !matches!(event.kind, EventKind::Line { .. }) || self.is_listening_line(&event.kind);
                 if let EventKind::Exited { pid, .. } = event.kind {
@@ -332,11 +398,15 @@ impl<'a> Observation<'a> {
             Msg::Grew(path) => {
                 let mut lines = self.tails.iter_mut().find(|t| t.path == path).map(Tail::read_new).unwrap_or_default();
                 lines.extend(self.logs.read(&path));
-                self.record_stamped(lines);
+                self.record_lines(lines);
                 true
             }
             Msg::Closed => {
                 self.open_streams = self.open_streams.saturating_sub(1);
+                false
+            }
+            Msg::FsSynced => {
+                self.fs_synced = true;
                 false
             }
         }
@@ -349,7 +419,7 @@ impl<'a> Observation<'a> {
     /// Processes of the run that no tree walk found (a daemon whose parent is gone), by the run's env marker.
     fn find_stragglers(&mut self) {
         for pid in marked_processes(&self.marker) {
-            if !self.exited.contains(&pid) {
+            if !self.exited.contains(&pid) && Some(pid) != self.launcher {
                 self.adopt(pid);
             }
         }
@@ -367,7 +437,7 @@ impl<'a> Observation<'a> {
             }
         }
         for &pid in &tree {
-            if !self.pids.contains(&pid) {
+            if !self.pids.contains(&pid) && Some(pid) != self.launcher && !self.before_exec(pid) {
                 self.adopt(pid);
             }
         }
@@ -441,6 +511,36 @@ impl<'a> Observation<'a> {
         }
     }
 
+    /// True for a launcher's child that has not exec'd the worker yet (it still runs sockdiag).
+    fn before_exec(&self, pid: i32) -> bool {
+        let exe = procfs::process::Process::new(pid).and_then(|p| p.exe()).ok();
+        exe.is_some() && exe == self.own_exe
+    }
+
+    /// Waits (with a deadline) until the fs observer has delivered everything that happened so far: a file the
+    /// harness creates in a watched directory comes back after every earlier event (one inotify queue).
+    fn sync_fs(&mut self) {
+        self.fs_synced = false;
+        if std::fs::File::create(&self.fs_barrier).is_err() {
+            return;
+        }
+        let made = Instant::now();
+        let deadline = made + FS_SYNC;
+        while !self.fs_synced {
+            match self.rx.recv_deadline(deadline) {
+                Ok(msg) => {
+                    self.handle(msg);
+                }
+                Err(_) => break,
+            }
+        }
+        if self.fs_synced {
+            // How late the fs observer runs behind the kernel now: the probes widen their tolerance by it.
+            self.record(EventKind::FsLag { us: made.elapsed().as_micros() as u64 });
+        }
+        let _ = std::fs::remove_file(&self.fs_barrier);
+    }
+
     fn check_databases(&mut self, files: &[(i32, PathBuf)]) {
         let Some(section) = &self.plan.profile.database else { return };
         for (pid, path) in files {
@@ -485,7 +585,11 @@ impl<'a> Observation<'a> {
         let live = self.live_pids();
         let file_type = Some(fs::file_type(Path::new(&self.expected_path)))
             .filter(|t| *t != sockdiag_probes::FileType::Gone && !self.expected_path.is_empty());
-        self.record(EventKind::EndState { path: self.endpoint.target(), file_type, live_pids: live.clone() });
+        let live_pids = self.live_workers();
+        // Where a worker that is still there stands: waiting in the kernel on what (a full pipe, a lock...).
+        let states: Vec<EventKind> = live_pids.iter().filter_map(|p| sockets::thread_states(*p)).collect();
+        self.record_all(states);
+        self.record(EventKind::EndState { path: self.endpoint.target(), file_type, live_pids });
         if live.is_empty() {
             self.find_stragglers();
             if self.live_pids().is_empty() {
@@ -571,51 +675,4 @@ fn carries_marker(pid: i32, marker: &str) -> bool {
     procfs::process::Process::new(pid).and_then(|p| p.environ()).is_ok_and(|env| {
         env.get(std::ffi::OsStr::new(launcher::RUN_MARKER)).is_some_and(|v| v == std::ffi::OsStr::new(marker))
     })
-}
-
-/// A stdio file (file mode) read as it grows. Once the head budget is spent, only the last bytes can still be kept,
-/// so the middle of a flood is skipped on disk instead of being read.
-struct Tail {
-    path: PathBuf,
-    pending: Arc<AtomicBool>,
-    offset: u64,
-    splitter: LineSplitter,
-}
-
-impl Tail {
-    fn new(path: PathBuf, pending: Arc<AtomicBool>, stream: Stream, profile: &crate::profile::Profile) -> Self {
-        Tail { path, pending, offset: 0, splitter: LineSplitter::new(stream, profile.markers.clone()) }
-    }
-
-    fn read_new(&mut self) -> Vec<(Instant, EventKind)> {
-        self.pending.store(false, Ordering::Release);
-        let Ok(mut f) = std::fs::File::open(&self.path) else { return vec![] };
-        let len = f.metadata().map_or(0, |m| m.len());
-        let keep_from = len.saturating_sub(crate::observers::output::TAIL_BYTES);
-        if self.splitter.head_full() && keep_from > self.offset {
-            self.splitter.skip(keep_from - self.offset);
-            self.offset = keep_from;
-        }
-        if f.seek(SeekFrom::Start(self.offset)).is_err() {
-            return vec![];
-        }
-        let mut buf = Vec::new();
-        // Bounded per read; the rest comes with the next notification or the final read.
-        let n = f.by_ref().take(1 << 20).read_to_end(&mut buf).unwrap_or(0);
-        self.offset += n as u64;
-        self.splitter.feed(&buf[..n], Instant::now())
-    }
-
-    fn read_to_end(&mut self) -> Vec<(Instant, EventKind)> {
-        let mut all = Vec::new();
-        loop {
-            let before = self.offset;
-            all.extend(self.read_new());
-            if self.offset == before {
-                break;
-            }
-        }
-        all.extend(self.splitter.finish(Instant::now()));
-        all
-    }
 }

@@ -121,7 +121,7 @@ pub(crate) fn tcp_run(events: Vec<(u64, EventKind)>) -> RunRecord {
         sandbox: None,
     };
     let events = Timeline::new(events.into_iter().map(|(t_us, kind)| Event { t_us, kind }).collect());
-    let outcome = Outcome::from_timeline(&events, Some(10));
+    let outcome = Outcome::from_timeline(&events);
     RunRecord { id: 1, config: RunConfig::PRODUCTION, expected, outcome, events }
 }
 

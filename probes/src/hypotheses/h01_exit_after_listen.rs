@@ -1,7 +1,7 @@
 //! H1: the worker exits right after creating its socket.
 
 use super::facts::{last_line_before, listen_point, worker_pids};
-use crate::{per_run, ConnectResult, EventKind, Evidence, Finding, Probe, RunRecord, Status};
+use crate::{per_run, ConnectResult, EventKind, Evidence, ExitStatus, Finding, Probe, RunRecord, Status};
 
 pub struct ExitAfterListen;
 
@@ -55,11 +55,16 @@ fn judge(run: &RunRecord) -> Finding {
         }
         evidence.push(Evidence::at(id, e.t_us, format!("pid {pid} {status}")));
         let after = crate::fmt_ms(e.t_us - listen.t_us).trim_start_matches('+').to_string();
+        let how = match status {
+            ExitStatus::Code(_) => status.to_string(),
+            ExitStatus::Signal(_) => format!("was {status}"),
+        };
         return Finding::new(
             Status::Confirmed,
-            format!("the worker {status} {after} after it started listening"),
+            format!("the worker {how} {after} after it started listening"),
             evidence,
-        );
+        )
+        .timed("listening → exit", e.t_us - listen.t_us);
     }
     let end = run.events.end_state().filter(|(_, _, live)| pids.iter().any(|p| live.contains(p)));
     let stop = run.events.iter().find(|e| matches!(e.kind, EventKind::HarnessStop { .. }));

@@ -103,6 +103,7 @@ fn judge_unix(run: &RunRecord, expected: &str) -> Finding {
     let (who, why) = remover(run, removed);
     evidence.push(Evidence::run(id, why));
     Finding::new(Status::Confirmed, format!("{expected} was removed {delay} after it was created, by {who}"), evidence)
+        .timed("created → removed", removed.t_us - created.t_us)
 }
 
 fn removes(kind: &EventKind, expected: &str) -> bool {
@@ -113,42 +114,112 @@ fn removes(kind: &EventKind, expected: &str) -> bool {
     }
 }
 
-/// inotify events and exits reach the harness on different threads: their stamps may be this far out of order.
+/// inotify events and exits reach the harness on different threads: their stamps may be this far out of order
+/// (more when the run measured its fs observer running late).
 const OBSERVER_SKEW_US: u64 = 5_000;
 
 /// Who removed the file, as far as the evidence goes.
 fn remover(run: &RunRecord, removed: &Event) -> (String, String) {
-    let pids = known_pids(run);
-    if let [pid] = pids.as_slice() {
-        let exit = run.events.own_exits().find(|(_, p, _)| p == pid);
-        if let Some((exit, _, status)) = exit.filter(|(e, _, _)| e.t_us + OBSERVER_SKEW_US >= removed.t_us) {
-            let order = if exit.t_us >= removed.t_us { "before" } else { "within the observers' skew of" };
-            return (
-                format!("the worker itself (pid {pid})"),
+    if let Some(found) = second_worker(run, removed) {
+        return found;
+    }
+    let t = removed.t_us;
+    let alive: Vec<i32> = known_pids(run).into_iter().filter(|p| alive_at(run, *p, t)).collect();
+    if let [pid] = alive.as_slice() {
+        let pid = *pid;
+        let exit = run.events.own_exits().find(|(_, p, _)| *p == pid);
+        let why = match exit {
+            Some((exit, _, status)) => {
+                let order = if exit.t_us >= t {
+                    "before".to_string()
+                } else {
+                    let skew = run.events.skew_us(OBSERVER_SKEW_US);
+                    format!("within the observers' skew ({}) of", fmt_ms(skew).trim_start_matches('+'))
+                };
                 format!(
-                    "pid {pid} was the only process; the removal was seen {order} its exit ({status} at {})",
+                    "pid {pid} was the only process of the worker's tree alive; the removal was seen {order} its exit \
+                     ({status} at {})",
+                    fmt_ms(exit.t_us)
+                )
+            }
+            None => format!("pid {pid} was the only process of the worker's tree alive when the file was removed"),
+        };
+        return (format!("the worker itself (pid {pid})"), why);
+    }
+    // Nobody seen alive: a late inotify stamp behind the only process of the run, or someone outside it.
+    if let ([], [pid]) = (alive.as_slice(), known_pids(run).as_slice()) {
+        if let Some((exit, _, status)) = run.events.own_exits().find(|(_, p, _)| p == pid) {
+            return (
+                format!("the worker itself (pid {pid}), by elimination"),
+                format!(
+                    "pid {pid} was the only process of the run; the removal was seen {} after its exit ({status} at \
+                     {}), later than the observers' usual skew, and no other process was seen",
+                    fmt_ms(t - exit.t_us).trim_start_matches('+'),
                     fmt_ms(exit.t_us)
                 ),
-            );
-        }
-        if exit.is_none() {
-            return (
-                format!("the worker itself (pid {pid})"),
-                format!("pid {pid} was the only process and was alive when the file was removed"),
             );
         }
     }
     (
         "an unidentified process".to_string(),
-        format!("{} processes were seen ({pids:?}); the removal cannot be attributed", pids.len()),
+        format!("{} processes were alive ({alive:?}); the removal cannot be attributed", alive.len()),
     )
+}
+
+/// Two workers listened at the expected path, and after the removal clients reached the one that started second:
+/// its start-up removed the first one's file to bind its own. Evidence: the kernel's listeners, and the pid that
+/// served a connect after the removal (SO_PEERCRED).
+fn second_worker(run: &RunRecord, removed: &Event) -> Option<(String, String)> {
+    let expected = run.expected.socket_path()?;
+    let listeners: Vec<i32> = run.events.listeners().iter().filter(|l| l.3 == expected).map(|l| l.1).collect();
+    let served = run.events.after(removed.t_us).find_map(|e| match &e.kind {
+        EventKind::Connect { peer: Some(pid), .. } => Some((e, *pid)),
+        _ => None,
+    });
+    let (connect, new_owner) = served?;
+    let first_owner = listeners.iter().copied().find(|p| *p != new_owner)?;
+    if !listeners.contains(&new_owner) || !alive_at(run, first_owner, removed.t_us) {
+        return None;
+    }
+    let started = run.events.first(|k| match k {
+        EventKind::Spawned { pid, .. } if *pid == new_owner => Some(()),
+        _ => None,
+    });
+    let start = started.map_or(String::new(), |(e, _)| format!("pid {new_owner} started at {}; ", fmt_ms(e.t_us)));
+    Some((
+        format!("a second worker for the same session (pid {new_owner})"),
+        format!(
+            "{start}both pid {first_owner} and pid {new_owner} listened at {expected}; after the removal a client \
+             reached pid {new_owner} (at {}), while pid {first_owner}, alive, kept a listener nobody can reach",
+            fmt_ms(connect.t_us)
+        ),
+    ))
+}
+
+/// True when `pid` had shown up by `t_us` and had not exited (beyond the observers' skew) before it.
+fn alive_at(run: &RunRecord, pid: i32, t_us: u64) -> bool {
+    let skew = run.events.skew_us(OBSERVER_SKEW_US);
+    let appeared = run.events.iter().any(|e| e.t_us <= t_us + skew && mentions(&e.kind, pid));
+    let gone = run.events.own_exits().any(|(e, p, _)| p == pid && e.t_us + skew < t_us);
+    appeared && !gone
+}
+
+fn mentions(kind: &EventKind, pid: i32) -> bool {
+    match kind {
+        EventKind::Spawned { pid: p, .. }
+        | EventKind::Exited { pid: p, .. }
+        | EventKind::SocketBound { pid: p, .. }
+        | EventKind::WorkerView { pid: p, .. } => *p == pid,
+        _ => false,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::hypotheses::facts::tcp_run;
-    use crate::{ExitStatus, IpFamily};
+    use crate::hypotheses::testing::{bound, connect, created, record, PATH};
+    use crate::{ConnectResult, ExitStatus, IpFamily, StdioMode};
 
     fn listen() -> EventKind {
         EventKind::TcpListening { pid: 10, inode: 7, address: "127.0.0.1".into(), port: 4000, family: IpFamily::Ipv4 }
@@ -171,5 +242,54 @@ mod tests {
         let exit = EventKind::Exited { pid: 10, status: ExitStatus::Code(1) };
         let f = judge(&tcp_run(vec![(5, listen()), (50_000, exit), (50_100, closed())]));
         assert_eq!(f.status, Status::RuledOut, "{}", f.summary);
+    }
+
+    fn spawned(pid: i32) -> EventKind {
+        EventKind::Spawned { pid, argv: vec!["w".into()] }
+    }
+
+    fn removed() -> EventKind {
+        EventKind::FileRemoved { path: PATH.into() }
+    }
+
+    #[test]
+    fn the_second_worker_that_clients_reach_after_the_removal_removed_it() {
+        let run = record(
+            StdioMode::Ignore,
+            vec![
+                (1, spawned(7)),
+                (2, spawned(8)),
+                (5, created()),
+                (6, bound(7, true)),
+                (7, removed()),
+                (8, created()),
+                (9, bound(8, true)),
+                (20, connect(ConnectResult::Connected, Some(8))),
+            ],
+        );
+        let f = judge(&run);
+        assert_eq!(f.status, Status::Confirmed);
+        assert!(f.summary.contains("by a second worker for the same session (pid 8)"), "{}", f.summary);
+        assert_eq!(f.timing, Some(("created → removed", 2)));
+    }
+
+    #[test]
+    fn the_only_process_alive_removed_it() {
+        let exited = EventKind::Exited { pid: 7, status: ExitStatus::Code(1) };
+        let run = record(
+            StdioMode::Ignore,
+            // Milliseconds apart, as the second worker that found the lock taken leaves long before.
+            vec![
+                (1_000, spawned(7)),
+                (2_000, spawned(8)),
+                (3_000, EventKind::Exited { pid: 8, status: ExitStatus::Code(0) }),
+                (5_000, created()),
+                (6_000, bound(7, true)),
+                (50_000, removed()),
+                (51_000, exited),
+            ],
+        );
+        let f = judge(&run);
+        assert!(f.summary.contains("by the worker itself (pid 7)"), "{}", f.summary);
     }
 }

@@ -74,7 +74,8 @@ fn judge_unix(run: &RunRecord, expected: &str) -> Finding {
     };
     evidence.push(Evidence::at(id, first.t_us, first.kind.describe()));
     if *result == ConnectResult::Connected {
-        return Finding::new(Status::RuledOut, "the first connect after the file appeared was accepted", evidence);
+        return Finding::new(Status::RuledOut, "the first connect after the file appeared was accepted", evidence)
+            .timed("file → accepted", first.t_us.saturating_sub(since));
     }
     // Accepting shows as a connect that succeeds, or as the kernel listing the socket as listening — whichever the
     // observers saw first (a starved retry may come only after the worker is gone).
@@ -110,13 +111,15 @@ fn judge_unix(run: &RunRecord, expected: &str) -> Finding {
             Status::RuledOut,
             format!("connects were refused for {at_least} only (accepted by {by}), shorter than a client's retry loop"),
             evidence,
-        );
+        )
+        .timed("file → accepted", ok.t_us.saturating_sub(since));
     }
     Finding::new(
         Status::Confirmed,
         format!("the socket file existed and refused connections for at least {at_least} (accepted by {by})"),
         evidence,
     )
+    .timed("file → accepted", ok.t_us.saturating_sub(since))
 }
 
 /// bind() creates the file and listen() follows, microseconds later — tens of milliseconds on a loaded machine.
@@ -213,7 +216,12 @@ mod tests {
     use crate::hypotheses::facts::tcp_run;
 
     fn connected() -> EventKind {
-        EventKind::Connect { path: "127.0.0.1:4000".into(), result: ConnectResult::Connected, detail: String::new() }
+        EventKind::Connect {
+            path: "127.0.0.1:4000".into(),
+            result: ConnectResult::Connected,
+            detail: String::new(),
+            peer: None,
+        }
     }
 
     fn health(status: Option<u16>, ready: bool) -> EventKind {
@@ -233,10 +241,15 @@ mod tests {
         let path = "/s/w.sock".to_string();
         let mut run = tcp_run(vec![]);
         run.expected.endpoint = crate::Endpoint::Unix { path: path.clone() };
-        let refused = EventKind::Connect { path: path.clone(), result: ConnectResult::Refused, detail: String::new() };
+        let refused = EventKind::Connect {
+            path: path.clone(),
+            result: ConnectResult::Refused,
+            detail: String::new(),
+            peer: None,
+        };
         let listening = EventKind::SocketBound { pid: 10, inode: 3, path: path.clone(), listening: true };
         let created = EventKind::FileCreated { path: path.clone(), file_type: FileType::Socket };
-        let gone = EventKind::Connect { path, result: ConnectResult::NotFound, detail: String::new() };
+        let gone = EventKind::Connect { path, result: ConnectResult::NotFound, detail: String::new(), peer: None };
         run.events = crate::Timeline::new(
             [(1, created), (2, refused), (60_000, listening), (90_000, gone)]
                 .into_iter()
@@ -255,7 +268,7 @@ mod tests {
             vec![Event { t_us: 1, kind: EventKind::FileCreated { path: path.clone(), file_type: FileType::Socket } }];
         events.extend(connects.iter().map(|(t_us, result)| Event {
             t_us: *t_us,
-            kind: EventKind::Connect { path: path.clone(), result: *result, detail: String::new() },
+            kind: EventKind::Connect { path: path.clone(), result: *result, detail: String::new(), peer: None },
         }));
         run.events = crate::Timeline::new(events);
         run

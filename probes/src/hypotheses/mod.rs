@@ -1,7 +1,10 @@
 //! One module per hypothesis, named after its id. Each reads recorded runs and nothing else.
 
 pub mod h01_exit_after_listen;
+pub mod h02_attached_spawn;
+pub mod h03_stdio_piping;
 pub mod h04_path_mismatch;
+pub mod h06_listening_before_file;
 pub mod h08_session_row;
 pub mod h09_created_then_deleted;
 pub mod h11_not_serving;
@@ -9,4 +12,7 @@ pub mod h12_lost_errors;
 pub mod h18_address_held;
 pub mod h19_stale_pid_file;
 
+mod compare;
 mod facts;
+#[cfg(test)]
+mod testing;

@@ -1,0 +1,40 @@
+//! Building recorded runs by hand, for the probes' unit tests.
+
+use std::collections::BTreeMap;
+
+use crate::{
+    ConnectResult, Endpoint, Event, EventKind, Expected, FileType, Lifecycle, Outcome, RunConfig, RunRecord, SpawnMode,
+    StdioMode, Timeline,
+};
+
+pub(crate) const PATH: &str = "/s/data/w.sock";
+
+/// A run of the production configuration with `stdio`, whose timeline is `events`.
+pub(crate) fn record(stdio: StdioMode, events: Vec<(u64, EventKind)>) -> RunRecord {
+    let config = RunConfig { spawn: SpawnMode::Detached, lifecycle: Lifecycle::Stays, stdio, launches: 1 };
+    let events = Timeline::new(events.into_iter().map(|(t_us, kind)| Event { t_us, kind }).collect());
+    let outcome = Outcome::from_timeline(&events);
+    let expected = Expected {
+        session: 28,
+        endpoint: Endpoint::Unix { path: PATH.into() },
+        env: BTreeMap::new(),
+        database: None,
+        sandbox: None,
+        health: None,
+        logs: vec![],
+        pid_file: None,
+    };
+    RunRecord { id: 1, config, expected, outcome, events }
+}
+
+pub(crate) fn created() -> EventKind {
+    EventKind::FileCreated { path: PATH.into(), file_type: FileType::Socket }
+}
+
+pub(crate) fn connect(result: ConnectResult, peer: Option<i32>) -> EventKind {
+    EventKind::Connect { path: PATH.into(), result, detail: format!("{result:?}"), peer }
+}
+
+pub(crate) fn bound(pid: i32, listening: bool) -> EventKind {
+    EventKind::SocketBound { pid, inode: 100 + pid as u64, path: PATH.into(), listening }
+}
