@@ -93,6 +93,9 @@ pub(crate) struct RunOptions {
     /// Keep each run's sandbox and print where it is
     #[arg(long)]
     pub(crate) keep_sandbox: bool,
+    /// Overrides the profile's [observe] settle_ms
+    #[arg(long, value_name = "MS")]
+    pub(crate) settle_ms: Option<u64>,
     /// Overrides the profile's [observe] window_ms
     #[arg(long, value_name = "MS")]
     pub(crate) window_ms: Option<u64>,

@@ -125,6 +125,9 @@ fn render(args: RenderArgs) -> anyhow::Result<i32> {
 /// profile → matrix → runner → probes.
 fn diagnose(opts: &RunOptions) -> anyhow::Result<Diagnosis> {
     let mut profile = Profile::load(opts.profile.as_deref())?;
+    if let Some(s) = opts.settle_ms {
+        profile.observe.settle_ms = s;
+    }
     if let Some(w) = opts.window_ms {
         profile.observe.window_ms = w;
     }

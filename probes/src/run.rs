@@ -225,6 +225,9 @@ impl Expected {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
     pub id: usize,
+    /// CLOCK_MONOTONIC (ns) at `t_us = 0`: lines that carry the worker's own monotonic stamps can be compared.
+    #[serde(default)]
+    pub clock_origin_ns: u64,
     pub config: RunConfig,
     pub expected: Expected,
     pub outcome: Outcome,

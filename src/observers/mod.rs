@@ -28,6 +28,11 @@ impl Clock {
         Clock(Instant::now(), monotonic_ns())
     }
 
+    /// CLOCK_MONOTONIC at the origin, in ns.
+    pub(crate) fn origin_ns(&self) -> u64 {
+        self.1
+    }
+
     /// Stamps an event with a CLOCK_MONOTONIC reading taken by another process (the launcher).
     pub(crate) fn stamp_ns(&self, ns: u64, kind: EventKind) -> Event {
         Event { t_us: ns.saturating_sub(self.1) / 1000, kind }

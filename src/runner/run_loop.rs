@@ -137,7 +137,7 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
     if plan.keep_sandbox {
         eprintln!("sockdiag: run {id} sandbox kept at {}", sandbox.keep().display());
     }
-    Ok(RunRecord { id, config, expected, outcome, events })
+    Ok(RunRecord { id, clock_origin_ns: sink.clock.origin_ns(), config, expected, outcome, events })
 }
 
 /// The run's endpoint with its placeholders resolved (`{port}` is the run's own port).

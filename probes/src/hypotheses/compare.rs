@@ -238,7 +238,7 @@ mod tests {
             logs: vec![],
             pid_file: None,
         };
-        RunRecord { id, config, expected, outcome, events: Timeline::new(events) }
+        RunRecord { id, clock_origin_ns: 0, config, expected, outcome, events: Timeline::new(events) }
     }
 
     #[test]

@@ -122,7 +122,7 @@ pub(crate) fn tcp_run(events: Vec<(u64, EventKind)>) -> RunRecord {
     };
     let events = Timeline::new(events.into_iter().map(|(t_us, kind)| Event { t_us, kind }).collect());
     let outcome = Outcome::from_timeline(&events);
-    RunRecord { id: 1, config: RunConfig::PRODUCTION, expected, outcome, events }
+    RunRecord { id: 1, clock_origin_ns: 0, config: RunConfig::PRODUCTION, expected, outcome, events }
 }
 
 #[cfg(test)]

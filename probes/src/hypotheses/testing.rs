@@ -24,7 +24,7 @@ pub(crate) fn record(stdio: StdioMode, events: Vec<(u64, EventKind)>) -> RunReco
         logs: vec![],
         pid_file: None,
     };
-    RunRecord { id: 1, config, expected, outcome, events }
+    RunRecord { id: 1, clock_origin_ns: 0, config, expected, outcome, events }
 }
 
 pub(crate) fn created() -> EventKind {
