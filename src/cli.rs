@@ -75,7 +75,7 @@ pub(crate) struct RunOptions {
     /// Which configurations to run
     #[arg(long, value_enum, default_value = "quick")]
     pub(crate) matrix: MatrixKind,
-    /// The dimensions the matrix varies: spawn, lifecycle, stdio, launches (default: all)
+    /// The dimensions the matrix varies: spawn, lifecycle, stdio, launches, runtime (default: all)
     #[arg(long, value_name = "DIM,...", value_delimiter = ',', value_parser = parse_dimension)]
     pub(crate) vary: Vec<Dimension>,
     /// How long a launcher that exits (like a hook that returns) waits after spawning the worker

@@ -131,10 +131,13 @@ fn diagnose(opts: &RunOptions) -> anyhow::Result<Diagnosis> {
     if let Some(w) = opts.window_ms {
         profile.observe.window_ms = w;
     }
-    profile.check_command(&profile.real_vars(opts.session))?;
+    let real = profile.real_vars(opts.session);
+    profile.check_command(&real)?;
     // Before the runs: once the reaper reaps every child of ours, a `--version` query could not be waited for.
     let environment = Environment::detect();
-    let configs = matrix::expand(opts.matrix, &opts.vary, opts.repeat as usize);
+    let runtimes = runner::runtime::find_installed(&profile);
+    let substitutes = runner::runtime::substitutes(&profile, &real, &runtimes);
+    let configs = matrix::expand(opts.matrix, &opts.vary, opts.repeat as usize, &substitutes);
     let jobs = opts.jobs.map_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()), |j| j as usize);
     report_leftovers();
     let token = run_token();
@@ -145,6 +148,7 @@ fn diagnose(opts: &RunOptions) -> anyhow::Result<Diagnosis> {
         keep_sandbox: opts.keep_sandbox,
         launcher_exit: std::time::Duration::from_millis(opts.launcher_exit_ms),
         token,
+        runtimes,
     };
     let progress = report::progress::Progress::new(configs.len());
     let runs = runner::run_all(&plan, &configs, jobs, &|run| progress.done(run))?;

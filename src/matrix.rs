@@ -1,6 +1,6 @@
 //! The matrix: which configurations to run. The production configuration always comes first.
 
-use sockdiag_probes::{Dimension, Lifecycle, RunConfig, SpawnMode, StdioMode};
+use sockdiag_probes::{Dimension, Lifecycle, RunConfig, Runtime, SpawnMode, StdioMode};
 
 /// `--matrix`: production plus one change at a time, or every combination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -18,8 +18,10 @@ pub(crate) fn parse_dimension(s: &str) -> Result<Dimension, String> {
 }
 
 /// The configurations of a matrix over the dimensions in `vary` (all when empty), production first, each repeated
-/// `repeat` times in a row.
-pub(crate) fn expand(kind: MatrixKind, vary: &[Dimension], repeat: usize) -> Vec<RunConfig> {
+/// `repeat` times in a row. When the runtime is varied, every configuration is also run under each of `runtimes`
+/// (after all the runs of the command as written): a runtime changes what every other dimension does, so it
+/// multiplies them rather than being one more single change.
+pub(crate) fn expand(kind: MatrixKind, vary: &[Dimension], repeat: usize, runtimes: &[Runtime]) -> Vec<RunConfig> {
     let dims: Vec<Dimension> = if vary.is_empty() {
         Dimension::ALL.to_vec()
     } else {
@@ -29,7 +31,10 @@ pub(crate) fn expand(kind: MatrixKind, vary: &[Dimension], repeat: usize) -> Vec
         MatrixKind::Quick => quick(&dims),
         MatrixKind::Full => full(&dims),
     };
-    configs.into_iter().flat_map(|c| std::iter::repeat_n(c, repeat.max(1))).collect()
+    let runtimes = if dims.contains(&Dimension::Runtime) { runtimes } else { &[] };
+    let under = |runtime| configs.iter().map(move |c| RunConfig { runtime, ..*c });
+    let all = std::iter::once(Runtime::AsWritten).chain(runtimes.iter().copied()).flat_map(under);
+    all.flat_map(|c| std::iter::repeat_n(c, repeat.max(1))).collect()
 }
 
 /// The other values of a dimension, production's first.
@@ -45,6 +50,8 @@ fn variants(config: RunConfig, dim: Dimension) -> Vec<RunConfig> {
             .map(|stdio| RunConfig { stdio, ..config })
             .to_vec(),
         Dimension::Launches => [1, 2].map(|launches| RunConfig { launches, ..config }).to_vec(),
+        // Its values are the installed runtimes: `expand` multiplies by them.
+        Dimension::Runtime => vec![config],
     }
 }
 
@@ -72,14 +79,14 @@ mod tests {
     use super::*;
 
     fn c(spawn: SpawnMode, lifecycle: Lifecycle, stdio: StdioMode, launches: u8) -> RunConfig {
-        RunConfig { spawn, lifecycle, stdio, launches }
+        RunConfig { spawn, lifecycle, stdio, launches, runtime: Runtime::AsWritten }
     }
 
     #[test]
     fn quick_is_production_then_one_change_at_a_time() {
         use {Lifecycle::*, SpawnMode::*, StdioMode::*};
         assert_eq!(
-            expand(MatrixKind::Quick, &[], 1),
+            expand(MatrixKind::Quick, &[], 1, &[]),
             vec![
                 RunConfig::PRODUCTION,
                 c(Attached, Exits, Ignore, 1),
@@ -96,7 +103,7 @@ mod tests {
     #[test]
     fn full_is_the_product_in_a_fixed_order() {
         use {Lifecycle::*, SpawnMode::*, StdioMode::*};
-        let f = expand(MatrixKind::Full, &[], 1);
+        let f = expand(MatrixKind::Full, &[], 1, &[]);
         assert_eq!(f.len(), 2 * 2 * 4 * 2);
         assert_eq!(f[0], RunConfig::PRODUCTION);
         // The last dimension varies fastest.
@@ -114,7 +121,7 @@ mod tests {
     fn vary_picks_the_dimensions() {
         use {Lifecycle::*, SpawnMode::*, StdioMode::*};
         assert_eq!(
-            expand(MatrixKind::Full, &[Dimension::Spawn, Dimension::Lifecycle], 1),
+            expand(MatrixKind::Full, &[Dimension::Spawn, Dimension::Lifecycle], 1, &[]),
             vec![
                 c(Detached, Exits, Ignore, 1),
                 c(Detached, Stays, Ignore, 1),
@@ -123,7 +130,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            expand(MatrixKind::Quick, &[Dimension::Launches], 1),
+            expand(MatrixKind::Quick, &[Dimension::Launches], 1, &[]),
             vec![RunConfig::PRODUCTION, c(Detached, Exits, Ignore, 2)]
         );
         assert!(parse_dimension("stdoi").unwrap_err().contains("spawn, lifecycle, stdio, launches"));
@@ -131,8 +138,21 @@ mod tests {
 
     #[test]
     fn repeat_keeps_runs_of_a_configuration_together() {
-        let r = expand(MatrixKind::Quick, &[], 3);
+        let r = expand(MatrixKind::Quick, &[], 3, &[]);
         assert_eq!(r.len(), 21);
         assert!(r[..3].iter().all(|c| *c == RunConfig::PRODUCTION));
+    }
+
+    #[test]
+    fn each_runtime_reruns_the_whole_matrix_after_the_command_as_written() {
+        let r = expand(MatrixKind::Quick, &[], 1, &[Runtime::Bun]);
+        assert_eq!(r.len(), 14);
+        assert_eq!(r[0], RunConfig::PRODUCTION);
+        assert!(r[..7].iter().all(|c| c.runtime == Runtime::AsWritten));
+        for (a, b) in r[..7].iter().zip(&r[7..]) {
+            assert!(a.differs_only_in(b, Dimension::Runtime), "{a} / {b}");
+            assert_eq!(b.runtime, Runtime::Bun);
+        }
+        assert_eq!(expand(MatrixKind::Quick, &[Dimension::Stdio], 1, &[Runtime::Bun]).len(), 4);
     }
 }

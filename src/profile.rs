@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 use serde::Deserialize;
+use sockdiag_probes::Runtime;
 
 use crate::error::{usage, UsageError};
 use crate::observers::output::Markers;
@@ -35,7 +36,6 @@ struct WorkerSection {
     #[serde(default)]
     env: BTreeMap<String, String>,
     #[serde(default)]
-    #[expect(dead_code, reason = "accepted now; the runtime dimension of the matrix will read it")]
     runtimes: Vec<String>,
 }
 
@@ -141,6 +141,8 @@ pub(crate) struct Profile {
     pub(crate) data_dir: String,
     pub(crate) command: Vec<String>,
     pub(crate) env: BTreeMap<String, String>,
+    /// The runtimes to put in place of the command's own (`[worker] runtimes`), in the profile's order.
+    pub(crate) runtimes: Vec<Runtime>,
     pub(crate) endpoint: EndpointTemplate,
     pub(crate) health: Option<Health>,
     pub(crate) markers: Markers,
@@ -227,6 +229,7 @@ impl Profile {
             }
         };
         let uses_port = text.contains("{port}");
+        let runtimes = parse_runtimes(&file.worker.runtimes, text, source)?;
         let data_dir = file.data_dir.unwrap_or_else(|| "{home}/.{name}".replace("{name}", &file.name));
         Ok(Profile {
             name: file.name,
@@ -235,6 +238,7 @@ impl Profile {
             data_dir,
             command: file.worker.command,
             env: file.worker.env,
+            runtimes,
             endpoint,
             health,
             markers,
@@ -295,13 +299,7 @@ impl Profile {
     /// The worker's argv[0], resolved against PATH; a clear error when it is missing or not executable.
     pub(crate) fn check_command(&self, vars: &Vars) -> anyhow::Result<PathBuf> {
         let program = vars.expand(&self.command[0]);
-        let found = if program.contains('/') {
-            Some(PathBuf::from(&program))
-        } else {
-            std::env::var_os("PATH")
-                .and_then(|p| std::env::split_paths(&p).map(|d| d.join(&program)).find(|c| c.is_file()))
-        };
-        let Some(path) = found.filter(|p| p.exists()) else {
+        let Some(path) = find_program(&program) else {
             return usage(format!("profile {}: worker.command[0] not found: {program}", self.source));
         };
         if nix::unistd::access(&path, nix::unistd::AccessFlags::X_OK).is_err() || path.is_dir() {
@@ -309,6 +307,38 @@ impl Profile {
         }
         Ok(path)
     }
+}
+
+/// A program as `execvp` would find it: a path as given, a bare name on PATH.
+pub(crate) fn find_program(program: &str) -> Option<PathBuf> {
+    let found = if program.contains('/') {
+        Some(PathBuf::from(program))
+    } else {
+        std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(program)).find(|c| c.is_file()))
+    };
+    found.filter(|p| p.exists())
+}
+
+/// `[worker] runtimes`: known runtime names only, each once.
+fn parse_runtimes(names: &[String], text: &str, source: &str) -> anyhow::Result<Vec<Runtime>> {
+    let mut out = Vec::new();
+    for name in names {
+        let Some((runtime, _)) = Runtime::SUBSTITUTES.iter().find(|(_, n)| n == name) else {
+            let line = text
+                .lines()
+                .position(|l| l.trim_start().starts_with("runtimes"))
+                .map_or(String::new(), |n| format!(" (line {})", n + 1));
+            let known: Vec<&str> = Runtime::SUBSTITUTES.iter().map(|(_, n)| *n).collect();
+            return usage(format!(
+                "profile {source}: unknown runtime {name:?} in worker.runtimes{line}; known: {}",
+                known.join(", ")
+            ));
+        };
+        if !out.contains(runtime) {
+            out.push(*runtime);
+        }
+    }
+    Ok(out)
 }
 
 fn plugin_root() -> Option<PathBuf> {
@@ -495,6 +525,14 @@ mod tests {
         let text = include_str!("../docs/profiles/claude-mem-http.toml");
         let p = Profile::parse(text, "claude-mem-http.toml", PathBuf::from("/")).unwrap();
         assert!(p.uses_port && p.health.is_some() && p.observe.pid_file.is_some());
+    }
+
+    #[test]
+    fn runtimes_are_known_names() {
+        let text = MINIMAL.replace("[socket]", "runtimes = [\"bun\", \"node\", \"bun\"]\n[socket]");
+        assert_eq!(parse(&text).unwrap().runtimes, vec![Runtime::Bun, Runtime::Node]);
+        let err = parse(&text.replace("\"node\"", "\"deno\"")).err().unwrap().to_string();
+        assert!(err.contains("\"deno\"") && err.contains("worker.runtimes") && err.contains("line 4"), "{err}");
     }
 
     #[test]

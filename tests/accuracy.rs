@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{run_json, statuses, PortHolder};
+use common::{run_json, run_json_with_path, statuses, PortHolder};
 
 const C: &str = "confirmed";
 const R: &str = "ruled_out";
@@ -12,62 +12,84 @@ const N: &str = "not_applicable";
 /// The status expected of every hypothesis, in id order.
 type VerdictSet = &'static [(&'static str, &'static str)];
 
-/// mode → the run options, the exit code and the status of every hypothesis. Races run repeated.
+/// mode → the run options, the exit code and the status of every hypothesis. Races run repeated. The `js-*` modes
+/// run fixtures/js/worker.mjs under node (as written, or bun for js-guard) and under the other runtime, both real.
 #[rustfmt::skip]
 const EXPECTED: &[(&str, &[&str], i32, VerdictSet)] = &[
     ("healthy", &[], 0,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", R), ("H8", R), ("H9", R), ("H11", R), ("H12", R), ("H18", N),
-       ("H19", N)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", R), ("H7", R), ("H8", R), ("H9", R), ("H10", N), ("H11", R),
+       ("H12", R), ("H13", R), ("H18", N), ("H19", N)]),
     ("crash-cleanup", &[], 1,
-     &[("H1", C), ("H2", R), ("H3", R), ("H4", R), ("H6", R), ("H8", R), ("H9", C), ("H11", R), ("H12", C), ("H18", N),
-       ("H19", N)]),
+     &[("H1", C), ("H2", R), ("H3", R), ("H4", R), ("H6", R), ("H7", R), ("H8", R), ("H9", C), ("H10", N), ("H11", R),
+       ("H12", C), ("H13", R), ("H18", N), ("H19", N)]),
     // Two launches would race: a second worker that starts after the first one died rightly removes the stale
     // file. The two-launch dimension has its own mode (duplicate-cleanup).
     ("exit-no-cleanup", &["--vary", "spawn,lifecycle,stdio"], 1,
-     &[("H1", C), ("H2", R), ("H3", R), ("H4", R), ("H6", R), ("H8", R), ("H9", R), ("H11", R), ("H12", C), ("H18", N),
-       ("H19", N)]),
+     &[("H1", C), ("H2", R), ("H3", R), ("H4", R), ("H6", R), ("H7", R), ("H8", R), ("H9", R), ("H10", N), ("H11", R),
+       ("H12", C), ("H13", R), ("H18", N), ("H19", N)]),
     ("wrong-path", &[], 1,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", C), ("H6", R), ("H8", R), ("H9", R), ("H11", I), ("H12", R), ("H18", N),
-       ("H19", N)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", C), ("H6", R), ("H7", R), ("H8", R), ("H9", R), ("H10", N), ("H11", I),
+       ("H12", R), ("H13", R), ("H18", N), ("H19", N)]),
     ("no-session", &[], 1,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", I), ("H6", R), ("H8", C), ("H9", R), ("H11", I), ("H12", R), ("H18", N),
-       ("H19", N)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", I), ("H6", R), ("H7", R), ("H8", C), ("H9", R), ("H10", N), ("H11", I),
+       ("H12", R), ("H13", R), ("H18", N), ("H19", N)]),
     ("die-with-launcher", &["--launcher-exit-ms", "300", "--repeat", "2"], 1,
-     &[("H1", C), ("H2", R), ("H3", C), ("H4", R), ("H6", R), ("H8", R), ("H9", R), ("H11", R), ("H12", R), ("H18", N),
-       ("H19", N)]),
-    // A blocked worker never binds: H1, H4 and H11 have nothing to judge in those runs.
+     &[("H1", C), ("H2", R), ("H3", C), ("H4", R), ("H6", R), ("H7", R), ("H8", R), ("H9", R), ("H10", N), ("H11", R),
+       ("H12", R), ("H13", R), ("H18", N), ("H19", N)]),
+    // A blocked worker never binds: H1, H4, H7 and H11 have nothing to judge in those runs.
     ("chatty-before-bind", &["--matrix", "full", "--vary", "spawn,lifecycle,stdio"], 1,
-     &[("H1", I), ("H2", R), ("H3", C), ("H4", I), ("H6", R), ("H8", R), ("H9", R), ("H11", I), ("H12", R), ("H18", N),
-       ("H19", N)]),
+     &[("H1", I), ("H2", R), ("H3", C), ("H4", I), ("H6", R), ("H7", I), ("H8", R), ("H9", R), ("H10", N), ("H11", I),
+       ("H12", R), ("H13", R), ("H18", N), ("H19", N)]),
     ("log-before-bind", &["--repeat", "2"], 1,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", C), ("H8", R), ("H9", R), ("H11", R), ("H12", R), ("H18", N),
-       ("H19", N)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", C), ("H7", R), ("H8", R), ("H9", R), ("H10", N), ("H11", R),
+       ("H12", R), ("H13", R), ("H18", N), ("H19", N)]),
     ("slow-listen", &["--repeat", "2"], 1,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", R), ("H8", R), ("H9", R), ("H11", C), ("H12", R), ("H18", N),
-       ("H19", N)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", R), ("H7", R), ("H8", R), ("H9", R), ("H10", N), ("H11", C),
+       ("H12", R), ("H13", R), ("H18", N), ("H19", N)]),
     ("duplicate-cleanup", &["--repeat", "3"], 1,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", R), ("H8", R), ("H9", C), ("H11", R), ("H12", R), ("H18", N),
-       ("H19", N)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", R), ("H7", R), ("H8", R), ("H9", C), ("H10", N), ("H11", R),
+       ("H12", R), ("H13", R), ("H18", N), ("H19", N)]),
     // One launch per run for TCP workers: a second one on the same port is an address conflict, H18's domain.
     ("tcp-healthy", TCP_ONE_LAUNCH, 0,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", N), ("H8", N), ("H9", R), ("H11", R), ("H12", R), ("H18", R),
-       ("H19", R)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", N), ("H7", R), ("H8", N), ("H9", R), ("H10", N), ("H11", R),
+       ("H12", R), ("H13", N), ("H18", R), ("H19", R)]),
     ("tcp-not-ready", TCP_ONE_LAUNCH, 1,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", N), ("H8", N), ("H9", R), ("H11", C), ("H12", C), ("H18", R),
-       ("H19", R)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", N), ("H7", R), ("H8", N), ("H9", R), ("H10", N), ("H11", C),
+       ("H12", C), ("H13", N), ("H18", R), ("H19", R)]),
     ("tcp-wrong-port", TCP_ONE_LAUNCH, 1,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", C), ("H6", N), ("H8", N), ("H9", R), ("H11", I), ("H12", R), ("H18", R),
-       ("H19", R)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", C), ("H6", N), ("H7", R), ("H8", N), ("H9", R), ("H10", N), ("H11", I),
+       ("H12", R), ("H13", N), ("H18", R), ("H19", R)]),
     ("tcp-port-held", TCP_ONE_LAUNCH, 1,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", I), ("H6", N), ("H8", N), ("H9", R), ("H11", I), ("H12", C), ("H18", C),
-       ("H19", R)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", I), ("H6", N), ("H7", R), ("H8", N), ("H9", R), ("H10", N), ("H11", I),
+       ("H12", C), ("H13", N), ("H18", C), ("H19", R)]),
     ("node-http", TCP_ONE_LAUNCH, 0,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", N), ("H8", N), ("H9", R), ("H11", R), ("H12", R), ("H18", R),
-       ("H19", R)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", N), ("H7", R), ("H8", N), ("H9", R), ("H10", N), ("H11", R),
+       ("H12", R), ("H13", N), ("H18", R), ("H19", R)]),
     ("tcp-stale-pid", TCP_ONE_LAUNCH, 1,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", I), ("H6", N), ("H8", N), ("H9", R), ("H11", I), ("H12", R), ("H18", R),
-       ("H19", C)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", I), ("H6", N), ("H7", R), ("H8", N), ("H9", R), ("H10", N), ("H11", I),
+       ("H12", R), ("H13", N), ("H18", R), ("H19", C)]),
+    // The launcher leaves 300 ms after the spawn, once the worker has started and bound (a launcher that leaves
+    // earlier can make Node die at its very first write, before or after its bind: a race, not a fixed outcome);
+    // one launch per run (a second one is the two-launch dimension's own story, duplicate-cleanup).
+    ("js-healthy", JS, 0,
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", R), ("H7", R), ("H8", N), ("H9", R), ("H10", R), ("H11", R),
+       ("H12", R), ("H13", R), ("H18", N), ("H19", N)]),
+    ("js-long-path", JS, 1,
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", C), ("H6", R), ("H7", R), ("H8", N), ("H9", R), ("H10", C), ("H11", I),
+       ("H12", C), ("H13", C), ("H18", N), ("H19", N)]),
+    ("js-long-dir", JS, 1,
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", C), ("H6", R), ("H7", R), ("H8", N), ("H9", R), ("H10", R), ("H11", I),
+       ("H12", R), ("H13", C), ("H18", N), ("H19", N)]),
+    ("js-guard", JS, 1,
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", I), ("H6", R), ("H7", C), ("H8", N), ("H9", R), ("H10", C), ("H11", I),
+       ("H12", R), ("H13", R), ("H18", N), ("H19", N)]),
+    ("js-epipe", JS, 1,
+     &[("H1", C), ("H2", R), ("H3", C), ("H4", R), ("H6", R), ("H7", R), ("H8", N), ("H9", C), ("H10", C), ("H11", R),
+       ("H12", R), ("H13", R), ("H18", N), ("H19", N)]),
 ];
+
+/// The matrix of the JavaScript modes, each configuration under node and bun.
+const JS: &[&str] = &["--launcher-exit-ms", "300", "--vary", "spawn,lifecycle,stdio,runtime"];
 
 /// The matrix of the TCP modes: every dimension but the second launch.
 const TCP_ONE_LAUNCH: &[&str] = &["--vary", "spawn,lifecycle,stdio"];
@@ -81,6 +103,9 @@ fn check(mode: &str) -> serde_json::Value {
 }
 
 fn check_with(mode: &str, extra: &[&str]) -> serde_json::Value {
+    if mode.starts_with("js-") {
+        common::require_bun();
+    }
     let (_, args, exit, expected) = EXPECTED.iter().find(|(m, _, _, _)| *m == mode).expect("mode in table");
     let args: Vec<&str> = args.iter().chain(extra).copied().collect();
     let (code, report) = run_json(mode, &args);
@@ -108,6 +133,17 @@ fn healthy() {
     assert!(report["runs"].as_array().unwrap().iter().all(|r| r["outcome"]["healthy"] == true));
 }
 
+/// The executable each run actually ran, from the worker view (`/proc/<pid>/exe`), by the run's runtime.
+fn executables(report: &serde_json::Value) -> Vec<(String, String)> {
+    let runs = report["runs"].as_array().unwrap();
+    runs.iter()
+        .map(|r| {
+            let exe = r["events"].as_array().unwrap().iter().find(|e| e["kind"] == "worker_view").map(|e| &e["exe"]);
+            (r["config"]["runtime"].as_str().unwrap().to_string(), exe.and_then(|e| e.as_str()).unwrap_or("").into())
+        })
+        .collect()
+}
+
 #[test]
 fn crash_cleanup() {
     let report = check("crash-cleanup");
@@ -121,8 +157,89 @@ fn crash_cleanup() {
 }
 
 #[test]
+fn crash_cleanup_shows_the_lines_production_discards() {
+    let (_, report) = run_json("crash-cleanup", &[]);
+    let h12 = evidence_text(&report, "H12");
+    assert!(h12.contains("stderr: Error: SDK agent initialization failed"), "{h12}");
+}
+
+#[test]
 fn exit_no_cleanup() {
     check("exit-no-cleanup");
+}
+
+#[test]
+fn js_healthy_under_node_and_bun() {
+    let report = check("js-healthy");
+    let exes = executables(&report);
+    assert!(exes.iter().any(|(rt, exe)| rt == "as_written" && exe.ends_with("/node")), "{exes:?}");
+    assert!(exes.iter().any(|(rt, exe)| rt == "bun" && exe.contains("bun")), "{exes:?}");
+    assert!(report["runs"].as_array().unwrap().iter().all(|r| r["outcome"]["healthy"] == true));
+}
+
+#[test]
+fn js_long_path_node_truncates_bun_refuses() {
+    let report = check("js-long-path");
+    let h13 = verdict(&report, "H13")["summary"].as_str().unwrap().to_string();
+    assert!(h13.contains("cut to 108 bytes"), "{h13}");
+    let h10 = evidence_text(&report, "H10");
+    assert!(h10.contains("/node: alive, never reachable") && h10.contains("bun") && h10.contains("exited 1"), "{h10}");
+    // Bun's refusal is read from its output in the runs that keep it.
+    let runs = report["runs"].as_array().unwrap();
+    let bun_lines: String = runs
+        .iter()
+        .filter(|r| r["config"]["runtime"] == "bun")
+        .flat_map(|r| r["events"].as_array().unwrap().iter())
+        .filter_map(|e| e["text"].as_str())
+        .collect();
+    assert!(bun_lines.contains("EINVAL"), "{bun_lines}");
+}
+
+#[test]
+fn js_long_path_without_bun_is_inconclusive_on_runtimes() {
+    // A PATH that has node and no bun: the runtime comparison must not be decided on missing evidence.
+    let dir = tempfile::tempdir().unwrap();
+    let node = common::find_on_path("node").expect("node is installed");
+    std::os::unix::fs::symlink(node, dir.path().join("node")).unwrap();
+    let (code, report) = run_json_with_path("js-long-path", JS, dir.path().as_os_str());
+    assert_eq!(code, 1);
+    let h10 = verdict(&report, "H10");
+    assert_eq!(h10["status"], I, "{h10}");
+    assert!(h10["summary"].as_str().unwrap().contains("bun not installed"), "{h10}");
+    assert_eq!(verdict(&report, "H13")["status"], C);
+    assert!(report["runs"].as_array().unwrap().iter().all(|r| r["config"]["runtime"] == "as_written"));
+}
+
+#[test]
+fn js_long_dir_bun_binds_by_a_detour_that_clients_cannot_follow() {
+    let report = check("js-long-dir");
+    let runs = report["runs"].as_array().unwrap();
+    let bun: Vec<&serde_json::Value> = runs.iter().filter(|r| r["config"]["runtime"] == "bun").collect();
+    let events = || bun.iter().flat_map(|r| r["events"].as_array().unwrap().iter());
+    assert!(events().any(|e| e["kind"] == "socket_bound" && e["path"].as_str().unwrap().starts_with("/proc/self/fd/")));
+    assert!(events().all(|e| e["kind"] != "connect" || e["result"] != "connected"));
+}
+
+#[test]
+fn js_guard_main_never_runs_under_node() {
+    let report = check("js-guard");
+    let h7 = verdict(&report, "H7")["summary"].as_str().unwrap().to_string();
+    assert!(h7.contains("/node exited 0 without the entry marker"), "{h7}");
+    let h10 = evidence_text(&report, "H10");
+    assert!(h10.contains("#! line names node"), "the launcher/shebang mismatch is flagged: {h10}");
+}
+
+#[test]
+fn js_epipe_node_dies_with_its_launcher_bun_does_not() {
+    let report = check("js-epipe");
+    // H3 names the stdio pair that flips (under node), H10 the runtime pair.
+    let h3 = summary(&report, "H3");
+    assert!(h3.contains("launcher exits, stdio pipe-drained") && h3.contains("exited 1"), "{h3}");
+    let h10 = evidence_text(&report, "H10");
+    assert!(
+        h10.contains("/node: reachable, then exited 1") && h10.contains("under bun") && h10.contains("healthy"),
+        "{h10}"
+    );
 }
 
 #[test]
@@ -287,7 +404,9 @@ fn runs_keep_the_matrix_order_and_production_comes_first() {
     for (i, r) in runs.iter().enumerate() {
         assert_eq!(r["id"], i + 1);
     }
-    let prod = serde_json::json!({"spawn": "detached", "lifecycle": "exits", "stdio": "ignore", "launches": 1});
+    let prod = serde_json::json!(
+        {"spawn": "detached", "lifecycle": "exits", "stdio": "ignore", "launches": 1, "runtime": "as_written"}
+    );
     assert_eq!(runs[0]["config"], prod);
     assert_eq!(runs[1]["config"], prod);
     assert_eq!(runs[13]["config"]["launches"], 2);

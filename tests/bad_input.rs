@@ -86,6 +86,11 @@ fn malformed_profile() {
             ),
             "observe.logs[0]",
         ),
+        (
+            "unknown-runtime.toml",
+            "name = \"w\"\n[worker]\ncommand = [\"/bin/true\"]\nruntimes = [\"deno\"]\n[socket]\npath = \"/tmp/x.sock\"\n",
+            "worker.runtimes",
+        ),
     ];
     for (file, text, names) in cases {
         let path = dir.path().join(file);

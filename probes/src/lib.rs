@@ -6,13 +6,16 @@ mod evidence;
 pub mod hypotheses;
 mod probe;
 mod run;
+#[cfg(test)]
+mod testkit;
 mod timeline;
 mod verdict;
 
 pub use evidence::{fmt_ms, Evidence};
 pub use probe::{all_probes, per_run, Finding, Probe};
 pub use run::{
-    Dimension, Endpoint, Expected, HealthCheck, Lifecycle, Outcome, RunConfig, RunRecord, SpawnMode, StdioMode,
+    Dimension, Endpoint, Expected, HealthCheck, Lifecycle, Outcome, RunConfig, RunRecord, Runtime, RuntimeInstall,
+    Shebang, SpawnMode, StdioMode,
 };
 pub use timeline::{
     AddressHolder, ConnectResult, Event, EventKind, ExitStatus, FileType, IpFamily, Marker, PidFileState, RowLookup,

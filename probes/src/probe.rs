@@ -48,10 +48,13 @@ pub fn all_probes() -> Vec<Box<dyn Probe>> {
         Box::new(hypotheses::h03_stdio_piping::StdioPiping),
         Box::new(hypotheses::h04_path_mismatch::PathMismatch),
         Box::new(hypotheses::h06_listening_before_file::ListeningBeforeFile),
+        Box::new(hypotheses::h07_entry_never_reached::EntryNeverReached),
         Box::new(hypotheses::h08_session_row::SessionRow),
         Box::new(hypotheses::h09_created_then_deleted::CreatedThenDeleted),
+        Box::new(hypotheses::h10_runtime::RuntimeDiffers),
         Box::new(hypotheses::h11_not_serving::NotServing),
         Box::new(hypotheses::h12_lost_errors::LostErrors),
+        Box::new(hypotheses::h13_path_too_long::PathTooLong),
         Box::new(hypotheses::h18_address_held::AddressHeld),
         Box::new(hypotheses::h19_stale_pid_file::StalePidFile),
     ]

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::timeline::{ConnectResult, EventKind, ExitStatus, Timeline};
+use crate::timeline::{ConnectResult, EventKind, ExitStatus, Marker, Timeline};
 
 /// How the launcher starts the worker, as `child_process.spawn`'s `detached` option does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -67,11 +67,14 @@ pub enum Dimension {
     Lifecycle,
     Stdio,
     Launches,
+    /// The runtime put in place of the command's (the profile's `runtimes`): its values depend on what is installed.
+    Runtime,
 }
 
 impl Dimension {
     /// Every dimension, in matrix order.
-    pub const ALL: [Dimension; 4] = [Dimension::Spawn, Dimension::Lifecycle, Dimension::Stdio, Dimension::Launches];
+    pub const ALL: [Dimension; 5] =
+        [Dimension::Spawn, Dimension::Lifecycle, Dimension::Stdio, Dimension::Launches, Dimension::Runtime];
 
     /// The name used on the command line (`--vary spawn,stdio`).
     pub fn name(self) -> &'static str {
@@ -80,7 +83,44 @@ impl Dimension {
             Dimension::Lifecycle => "lifecycle",
             Dimension::Stdio => "stdio",
             Dimension::Launches => "launches",
+            Dimension::Runtime => "runtime",
         }
+    }
+}
+
+/// Which JavaScript runtime runs the worker: the command as the profile writes it, or a runtime put in its place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Runtime {
+    /// The profile's command, unchanged (whatever its argv[0] or its script's shebang runs).
+    #[default]
+    AsWritten,
+    Node,
+    Bun,
+}
+
+impl Runtime {
+    /// The runtimes a profile may name, with the program name each is found by on PATH.
+    pub const SUBSTITUTES: [(Runtime, &'static str); 2] = [(Runtime::Node, "node"), (Runtime::Bun, "bun")];
+
+    /// The program name (`node`, `bun`), or `as written`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::AsWritten => "as written",
+            Runtime::Node => "node",
+            Runtime::Bun => "bun",
+        }
+    }
+
+    /// The runtime a program name or executable path belongs to: `/usr/bin/node`, `bun.exe`, `node20`...
+    pub fn of_program(path: &str) -> Option<Runtime> {
+        let file = path.rsplit('/').next().unwrap_or(path);
+        let stem = file.strip_suffix(".exe").unwrap_or(file);
+        let versioned = |name: &str| {
+            stem.strip_prefix(name)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(|c: char| c.is_ascii_digit()))
+        };
+        Runtime::SUBSTITUTES.iter().find(|(_, name)| versioned(name)).map(|(r, _)| *r)
     }
 }
 
@@ -95,13 +135,21 @@ pub struct RunConfig {
     /// How many workers the launcher starts at once for the same session (1 or 2).
     #[serde(default = "one")]
     pub launches: u8,
+    /// Older saved reports have no runtime: they ran the command as written.
+    #[serde(default)]
+    pub runtime: Runtime,
 }
 
 impl RunConfig {
     /// The founding document's production configuration: a hook that spawns one worker detached, stdio ignored,
-    /// and returns.
-    pub const PRODUCTION: RunConfig =
-        RunConfig { spawn: SpawnMode::Detached, lifecycle: Lifecycle::Exits, stdio: StdioMode::Ignore, launches: 1 };
+    /// and returns; the command as written.
+    pub const PRODUCTION: RunConfig = RunConfig {
+        spawn: SpawnMode::Detached,
+        lifecycle: Lifecycle::Exits,
+        stdio: StdioMode::Ignore,
+        launches: 1,
+        runtime: Runtime::AsWritten,
+    };
 
     /// True when this configuration throws the worker's output away.
     pub fn discards_output(&self) -> bool {
@@ -117,6 +165,7 @@ impl RunConfig {
                 Dimension::Lifecycle => self.lifecycle != other.lifecycle,
                 Dimension::Stdio => self.stdio != other.stdio,
                 Dimension::Launches => self.launches != other.launches,
+                Dimension::Runtime => self.runtime != other.runtime,
             })
             .collect()
     }
@@ -144,7 +193,11 @@ impl fmt::Display for RunConfig {
             StdioMode::File => "stdio file",
         };
         let launches = if self.launches == 1 { "1 launch".to_string() } else { format!("{} launches", self.launches) };
-        write!(f, "{spawn}, {lifecycle}, {stdio}, {launches}")
+        write!(f, "{spawn}, {lifecycle}, {stdio}, {launches}")?;
+        match self.runtime {
+            Runtime::AsWritten => Ok(()),
+            other => write!(f, ", under {}", other.name()),
+        }
     }
 }
 
@@ -201,6 +254,31 @@ pub struct Expected {
     /// The pid file the worker is expected to keep (`[observe] pid_file`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid_file: Option<String>,
+    /// The runtimes the profile asks to compare, and where each was found (none: not installed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runtimes: Vec<RuntimeInstall>,
+    /// The output markers the profile defines: a marker it does not define can never be seen.
+    #[serde(default)]
+    pub markers: Vec<Marker>,
+    /// The interpreter the worker's script names in its `#!` line, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shebang: Option<Shebang>,
+}
+
+/// A runtime the profile names, and the program found for it on PATH.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeInstall {
+    pub runtime: Runtime,
+    /// None when the runtime is not installed: runs that need it did not happen.
+    pub path: Option<String>,
+}
+
+/// The `#!` line of the script the command runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shebang {
+    pub script: String,
+    /// The interpreter's name, after `env` and its options: `node` for `#!/usr/bin/env -S node --flag`.
+    pub interpreter: String,
 }
 
 impl Expected {

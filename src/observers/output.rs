@@ -25,6 +25,18 @@ pub(crate) struct Markers {
 }
 
 impl Markers {
+    /// The markers this profile defines.
+    pub(crate) fn defined(&self) -> Vec<Marker> {
+        let mut out = Vec::new();
+        if self.entry.is_some() {
+            out.push(Marker::Entry);
+        }
+        if self.listening.is_some() {
+            out.push(Marker::Listening);
+        }
+        out
+    }
+
     pub(crate) fn tag(&self, line: &str) -> Vec<Marker> {
         let mut found = Vec::new();
         if self.entry.as_ref().is_some_and(|r| r.is_match(line)) {

@@ -5,17 +5,23 @@ use std::collections::BTreeMap;
 use procfs::process::Process;
 use sockdiag_probes::EventKind;
 
-/// Reads `/proc/<pid>/{exe,cwd,environ,status}`; keeps only the variables named in `keys`.
-pub(crate) fn view(pid: i32, keys: &[String]) -> Option<EventKind> {
+/// Reads `/proc/<pid>/{exe,cwd,environ,status}`; keeps only the variables named in `keys`. `inherited` is a
+/// variable every process of the run inherits: until the environment shows it, the kernel is still setting up the
+/// process after exec (the launcher learns of the exec before that) and what reads there is not its environment.
+pub(crate) fn view(pid: i32, keys: &[String], inherited: (&str, &str)) -> Option<EventKind> {
     let p = Process::new(pid).ok()?;
     // A zombie's environ reads empty: no view is better than a false "variable unset".
     if p.stat().ok()?.state == 'Z' {
         return None;
     }
+    let environ = p.environ().ok()?;
+    if environ.get(std::ffi::OsStr::new(inherited.0)).is_none_or(|v| v != inherited.1) {
+        return None;
+    }
+    // Read after the environment is trusted, so that they belong to the executed program too.
     let exe = p.exe().map(|e| e.display().to_string()).unwrap_or_else(|e| format!("unreadable: {e}"));
     let cwd = p.cwd().map(|c| c.display().to_string()).unwrap_or_else(|e| format!("unreadable: {e}"));
     let uid = p.uid().ok()?;
-    let environ = p.environ().ok().filter(|e| !e.is_empty())?;
     let env: BTreeMap<String, String> = keys
         .iter()
         .filter_map(|k| environ.get(std::ffi::OsStr::new(k)).map(|v| (k.clone(), v.to_string_lossy().into_owned())))

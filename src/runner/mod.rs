@@ -7,13 +7,14 @@ pub(crate) mod leftovers;
 mod port;
 mod reaper;
 mod run_loop;
+pub(crate) mod runtime;
 mod sandbox;
 mod tcp_watch;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use sockdiag_probes::{RunConfig, RunRecord};
+use sockdiag_probes::{RunConfig, RunRecord, RuntimeInstall};
 
 use crate::profile::Profile;
 
@@ -26,6 +27,8 @@ pub(crate) struct Plan<'a> {
     pub(crate) launcher_exit: std::time::Duration,
     /// Identifies this invocation's processes (with the run id) in their environment.
     pub(crate) token: String,
+    /// The profile's runtimes and where each was found.
+    pub(crate) runtimes: Vec<RuntimeInstall>,
 }
 
 /// Runs every configuration, `jobs` at a time; `on_done` is called as each run finishes (for progress).

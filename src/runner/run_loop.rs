@@ -20,7 +20,7 @@ use sockdiag_probes::{
 use super::launcher::{self, Launch};
 use super::sandbox::Sandbox;
 use super::tcp_watch::{Found, TcpWatch};
-use super::{port, reaper, Plan};
+use super::{port, reaper, runtime, Plan};
 use crate::error::UsageError;
 use crate::observers::logs::LogFiles;
 use crate::observers::output::Tail;
@@ -47,7 +47,8 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
     let port = if profile.uses_port { port::free_loopback_port()? } else { 0 };
     let vars = profile.sandbox_vars(plan.session, &sandbox.home, &sandbox.data, port);
     let database = sandbox.prepare_database(profile, &real, &vars)?;
-    let program = profile.check_command(&vars)?;
+    let argv: Vec<String> = profile.command.iter().map(|a| vars.expand(a)).collect();
+    let (program, args) = runtime::command(&argv, config.runtime, profile.check_command(&vars)?, &plan.runtimes)?;
     let expected = Expected {
         session: plan.session,
         endpoint: endpoint(profile, &vars)?,
@@ -60,6 +61,9 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
             .map(|h| HealthCheck { get: h.get.clone(), ready: h.ready.as_ref().map(|r| r.as_str().to_string()) }),
         logs: profile.observe.logs.iter().map(|g| vars.expand(g)).collect(),
         pid_file: profile.observe.pid_file.as_ref().map(|p| vars.expand(p)),
+        runtimes: plan.runtimes.clone(),
+        markers: profile.markers.defined(),
+        shebang: runtime::shebang(&argv),
     };
     let output_files = (sandbox.root.join("stdout.log"), sandbox.root.join("stderr.log"));
     let (tx, rx) = crossbeam_channel::unbounded();
@@ -97,7 +101,6 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
     }
     let mut env: Vec<(String, String)> = vec![("HOME".into(), sandbox.home.display().to_string())];
     env.extend(expected.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let args: Vec<String> = profile.command[1..].iter().map(|a| vars.expand(a)).collect();
     let launch = Launch {
         program: &program,
         args: args.clone(),
@@ -174,6 +177,8 @@ struct Observation<'a> {
     rx: Receiver<Msg>,
     events: Vec<Event>,
     pids: Vec<i32>,
+    /// The pids whose view of the world is recorded.
+    viewed: HashSet<i32>,
     exited: HashSet<i32>,
     sockets: sockets::SocketTable,
     /// The TCP side (listeners, holders, health), for a TCP endpoint.
@@ -225,6 +230,7 @@ impl<'a> Observation<'a> {
             rx,
             events: Vec::new(),
             pids: Vec::new(),
+            viewed: HashSet::new(),
             exited: HashSet::new(),
             sockets: sockets::SocketTable::default(),
             tcp: TcpWatch::new(&expected.endpoint, plan.profile.health.clone()),
@@ -296,7 +302,18 @@ impl<'a> Observation<'a> {
         }
         self.pids.push(pid);
         reaper::adopt(pid, &self.sink);
-        if let Some(view) = worker_view::view(pid, &self.env_keys) {
+        self.view(pid);
+    }
+
+    /// Records what a process sees, once. Right after exec the kernel has not yet set up the new environment
+    /// (the launcher learns of the exec before that), so a first look may find nothing to trust: `look` tries
+    /// again for the spawned worker.
+    fn view(&mut self, pid: i32) {
+        if self.viewed.contains(&pid) {
+            return;
+        }
+        if let Some(view) = worker_view::view(pid, &self.env_keys, (launcher::RUN_MARKER, &self.marker)) {
+            self.viewed.insert(pid);
             self.record(view);
         }
     }
@@ -440,6 +457,11 @@ impl<'a> Observation<'a> {
             if !self.pids.contains(&pid) && Some(pid) != self.launcher && !self.before_exec(pid) {
                 self.adopt(pid);
             }
+        }
+        // The spawned worker's view is worth another try (its runtime, its environment); a thousand children's
+        // are not.
+        if let Some(&root) = self.pids.first().filter(|p| tree.contains(p)) {
+            self.view(root);
         }
         let scan = sockets::scan_fds(&tree);
         if let Some(&netns) = tree.first() {

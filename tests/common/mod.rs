@@ -17,12 +17,35 @@ pub fn profile(mode: &str) -> String {
     root().join("fixtures/profiles").join(format!("{mode}.toml")).display().to_string()
 }
 
-/// Runs sockdiag with `args`; panics if it outlives the deadline.
+/// Where `.ci/run` installs Bun from the npm registry (`npm install --prefix .tools bun@<version>`).
+pub fn tools_bin() -> PathBuf {
+    root().join(".tools/node_modules/.bin")
+}
+
+/// Fails the test with the way out when the pinned Bun is not installed.
+pub fn require_bun() {
+    let bun = tools_bin().join("bun");
+    assert!(bun.exists(), "{} is missing: run .ci/run, or its npm install line, first", bun.display());
+}
+
+/// PATH with the project's own tools first: sockdiag finds runtimes by name on PATH, as a user's shell would.
+pub fn path_with_tools() -> std::ffi::OsString {
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(tools_bin()).chain(std::env::split_paths(&rest))).expect("PATH joins")
+}
+
+/// Runs sockdiag with `args` and the project's tools on PATH; panics if it outlives the deadline.
 pub fn sockdiag(args: &[&str]) -> Output {
+    sockdiag_with_path(args, &path_with_tools())
+}
+
+/// Runs sockdiag with `args` and the given PATH; panics if it outlives the deadline.
+pub fn sockdiag_with_path(args: &[&str], path: &std::ffi::OsStr) -> Output {
     let fixture = root().join("target/release/fixture-worker");
     assert!(fixture.exists(), "{} is missing: run `cargo build --release` first", fixture.display());
     let child = Command::new(env!("CARGO_BIN_EXE_sockdiag"))
         .args(args)
+        .env("PATH", path)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -50,10 +73,15 @@ unsafe fn libc_kill(pid: i32) {
 
 /// Runs `sockdiag run --format json` and parses the report.
 pub fn run_json(mode: &str, extra: &[&str]) -> (i32, serde_json::Value) {
+    run_json_with_path(mode, extra, &path_with_tools())
+}
+
+/// Runs `sockdiag run --format json` with the given PATH and parses the report.
+pub fn run_json_with_path(mode: &str, extra: &[&str], path: &std::ffi::OsStr) -> (i32, serde_json::Value) {
     let profile = profile(mode);
     let mut args = vec!["run", "--session", "28", "--profile", &profile, "--format", "json"];
     args.extend_from_slice(extra);
-    let out = sockdiag(&args);
+    let out = sockdiag_with_path(&args, path);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
         panic!("{mode}: stdout is not JSON ({e}):\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr))
@@ -69,6 +97,12 @@ pub fn statuses(report: &serde_json::Value) -> Vec<(String, String)> {
         .iter()
         .map(|v| (v["id"].as_str().unwrap().to_string(), v["status"].as_str().unwrap().to_string()))
         .collect()
+}
+
+/// A program on the caller's PATH.
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
 }
 
 /// Another process listening on a loopback port: the fixture worker in its healthy TCP mode, started outside any

@@ -213,7 +213,7 @@ mod tests {
     use crate::{Endpoint, Event, Expected, Lifecycle, Outcome, Probe, SpawnMode, StdioMode, Timeline};
 
     fn run(id: usize, spawn: SpawnMode, stdio: StdioMode, died: Option<i32>) -> RunRecord {
-        let config = RunConfig { spawn, lifecycle: Lifecycle::Exits, stdio, launches: 1 };
+        let config = RunConfig { spawn, lifecycle: Lifecycle::Exits, stdio, ..RunConfig::PRODUCTION };
         let mut events = vec![
             Event { t_us: 10, kind: EventKind::Spawned { pid: 7, argv: vec!["w".into()] } },
             Event { t_us: 20, kind: EventKind::LauncherExited { pid: 6, status: ExitStatus::Code(0) } },
@@ -237,6 +237,9 @@ mod tests {
             health: None,
             logs: vec![],
             pid_file: None,
+            runtimes: vec![],
+            markers: vec![],
+            shebang: None,
         };
         RunRecord { id, clock_origin_ns: 0, config, expected, outcome, events: Timeline::new(events) }
     }

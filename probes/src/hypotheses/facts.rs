@@ -105,6 +105,33 @@ pub(crate) fn last_line_before(run: &RunRecord, t_us: u64) -> Option<&Event> {
     run.events.iter().rev().find(|e| e.t_us <= t_us && matches!(e.kind, EventKind::Line { .. }))
 }
 
+/// What the spawned process actually ran: the executable `/proc/<pid>/exe` showed, else the program spawned.
+pub(crate) fn ran(run: &RunRecord) -> String {
+    let root = run.events.spawned_pids().first().copied();
+    let exe = run.events.first(|k| match k {
+        EventKind::WorkerView { pid, exe, .. } if Some(*pid) == root => Some(exe.clone()),
+        _ => None,
+    });
+    let spawned = || {
+        run.events.first(|k| match k {
+            EventKind::Spawned { argv, .. } => argv.first().cloned(),
+            _ => None,
+        })
+    };
+    exe.or_else(spawned).map_or("an unknown program".to_string(), |(_, p)| p)
+}
+
+/// The spawned process's own exit (before any harness stop).
+pub(crate) fn root_exit(run: &RunRecord) -> Option<(&Event, i32, crate::ExitStatus)> {
+    let root = run.events.spawned_pids().first().copied()?;
+    run.events.own_exits().find(|(_, pid, _)| *pid == root)
+}
+
+/// `(detached, stdio pipe, under bun)`: a run's configuration, as evidence (which names the run) shows it.
+pub(crate) fn config_label(run: &RunRecord) -> String {
+    format!("({})", run.config)
+}
+
 /// A TCP run on `127.0.0.1:4000` with the given events, for the probes' unit tests.
 #[cfg(test)]
 pub(crate) fn tcp_run(events: Vec<(u64, EventKind)>) -> RunRecord {
@@ -119,6 +146,9 @@ pub(crate) fn tcp_run(events: Vec<(u64, EventKind)>) -> RunRecord {
         logs: vec![],
         pid_file: Some("/s/worker.pid".into()),
         sandbox: None,
+        runtimes: vec![],
+        markers: vec![],
+        shebang: None,
     };
     let events = Timeline::new(events.into_iter().map(|(t_us, kind)| Event { t_us, kind }).collect());
     let outcome = Outcome::from_timeline(&events);

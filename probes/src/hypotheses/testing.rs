@@ -11,7 +11,7 @@ pub(crate) const PATH: &str = "/s/data/w.sock";
 
 /// A run of the production configuration with `stdio`, whose timeline is `events`.
 pub(crate) fn record(stdio: StdioMode, events: Vec<(u64, EventKind)>) -> RunRecord {
-    let config = RunConfig { spawn: SpawnMode::Detached, lifecycle: Lifecycle::Stays, stdio, launches: 1 };
+    let config = RunConfig { spawn: SpawnMode::Detached, lifecycle: Lifecycle::Stays, stdio, ..RunConfig::PRODUCTION };
     let events = Timeline::new(events.into_iter().map(|(t_us, kind)| Event { t_us, kind }).collect());
     let outcome = Outcome::from_timeline(&events);
     let expected = Expected {
@@ -23,6 +23,9 @@ pub(crate) fn record(stdio: StdioMode, events: Vec<(u64, EventKind)>) -> RunReco
         health: None,
         logs: vec![],
         pid_file: None,
+        runtimes: vec![],
+        markers: vec![],
+        shebang: None,
     };
     RunRecord { id: 1, clock_origin_ns: 0, config, expected, outcome, events }
 }
