@@ -23,6 +23,7 @@ use crate::matrix::{parse_dimension, MatrixKind};
                   sockdiag run --session 28 --profile my-worker.toml --report report.md\n  \
                   sockdiag check --baseline baseline.json --session 28 --profile my-worker.toml\n  \
                   sockdiag render report.json --format markdown\n  \
+                  sockdiag inspect --session 28 --profile my-worker.toml\n  \
                   sockdiag probes\n  \
                   sockdiag explain H9\n\n\
                   Exit codes: 0 healthy in every configuration, 1 failure reproduced, 2 bad input, 3 internal error."
@@ -40,6 +41,9 @@ pub(crate) enum Command {
     Check(CheckArgs),
     /// Re-judge the runs of a saved JSON report with this version's probes and print it in another format
     Render(RenderArgs),
+    /// Look at the live system (processes, sockets, the expected path, its directory, the session row) and
+    /// diagnose what one look can decide; spawns nothing
+    Inspect(InspectArgs),
     /// List the hypotheses
     Probes,
     /// Kill the workers and remove the sandboxes left by a sockdiag that was killed outright
@@ -102,6 +106,25 @@ pub(crate) struct RunOptions {
     /// Print at most one line on stdout (run: the root cause; check: the differences); the exit code says the rest
     #[arg(long, short)]
     pub(crate) quiet: bool,
+    /// Also run the worker as this user (name or uid; sockdiag must run as root): adds the permission dimension
+    #[arg(long, value_name = "NAME")]
+    pub(crate) user: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct InspectArgs {
+    /// The session id the worker serves (a positive integer)
+    #[arg(long, value_name = "N", value_parser = parse_session, allow_hyphen_values = true)]
+    pub(crate) session: u64,
+    /// The worker's profile (TOML); default: the built-in claude-mem profile
+    #[arg(long, value_name = "FILE")]
+    pub(crate) profile: Option<PathBuf>,
+    /// Output format on stdout
+    #[arg(long, value_enum, default_value = "table")]
+    pub(crate) format: Format,
+    /// Also write the report to FILE: Markdown (REPORT_TEMPLATE.md), or JSON / JUnit XML when FILE ends in .json / .xml
+    #[arg(long, value_name = "FILE")]
+    pub(crate) report: Option<PathBuf>,
 }
 
 #[derive(Args)]

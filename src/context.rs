@@ -97,7 +97,16 @@ fn version_of(name: &str) -> Option<String> {
     (!line.is_empty()).then_some(line)
 }
 
-/// The command that runs the same diagnosis again (same profile, matrix, repeats and window), shell-quoted.
+/// The command that looks again, shell-quoted.
+pub(crate) fn inspect_command(session: u64, profile: Option<&std::path::Path>) -> String {
+    let mut argv: Vec<String> = vec!["sockdiag".into(), "inspect".into(), "--session".into(), session.to_string()];
+    if let Some(p) = profile {
+        argv.extend(["--profile".into(), p.display().to_string()]);
+    }
+    shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_else(|_| argv.join(" "))
+}
+
+/// The command that runs the same diagnosis again (same profile, matrix, repeats, window and user), shell-quoted.
 pub(crate) fn reproduce_command(args: &RunOptions) -> String {
     let mut argv: Vec<String> = vec!["sockdiag".into(), "run".into(), "--session".into(), args.session.to_string()];
     if let Some(p) = &args.profile {
@@ -118,6 +127,9 @@ pub(crate) fn reproduce_command(args: &RunOptions) -> String {
     }
     if let Some(w) = args.window_ms {
         argv.extend(["--window-ms".into(), w.to_string()]);
+    }
+    if let Some(u) = &args.user {
+        argv.extend(["--user".into(), u.clone()]);
     }
     shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_else(|_| argv.join(" "))
 }

@@ -6,9 +6,21 @@ use sockdiag_probes::{all_probes, fmt_ms, Event, EventKind, Marker, RunConfig, R
 
 use crate::context::Environment;
 
+/// How the evidence was gathered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Look {
+    /// `sockdiag run`: the worker was spawned under a matrix.
+    #[default]
+    Run,
+    /// `sockdiag inspect`: one look at the live system, nothing spawned.
+    Inspect,
+}
+
 /// Everything a report says: what was run where, every verdict, every run, and the root cause.
 #[derive(Serialize)]
 pub(crate) struct Diagnosis {
+    pub(crate) look: Look,
     pub(crate) session: u64,
     pub(crate) profile: String,
     /// The command that reproduces this diagnosis.
@@ -23,6 +35,8 @@ pub(crate) struct Diagnosis {
 /// probes judge the runs again, so a report saved by an older version is judged by this one.
 #[derive(Deserialize)]
 pub(crate) struct Saved {
+    #[serde(default)]
+    look: Look,
     session: u64,
     profile: String,
     #[serde(default)]
@@ -51,12 +65,50 @@ impl Diagnosis {
     ) -> Diagnosis {
         let verdicts: Vec<Verdict> = all_probes().iter().map(|p| p.verdict(&runs)).collect();
         let root_cause = root_cause(&verdicts, &runs);
-        Diagnosis { session, profile, command, environment, verdicts, runs, root_cause }
+        Diagnosis { look: Look::Run, session, profile, command, environment, verdicts, runs, root_cause }
+    }
+
+    /// A diagnosis from one look at the live system: the hypotheses that need a run are not applicable.
+    pub(crate) fn inspect(
+        session: u64,
+        profile: String,
+        command: String,
+        environment: Environment,
+        live: RunRecord,
+    ) -> Diagnosis {
+        let runs = vec![live];
+        let verdicts: Vec<Verdict> = all_probes()
+            .iter()
+            .map(|p| {
+                if p.live_look() {
+                    return p.verdict(&runs);
+                }
+                Verdict {
+                    id: p.id(),
+                    title: p.title(),
+                    status: Status::NotApplicable,
+                    summary: "a live look cannot decide this; sockdiag run watches the worker start".into(),
+                    evidence: vec![],
+                    fix: p.fix(),
+                }
+            })
+            .collect();
+        let root_cause = root_cause(&verdicts, &runs);
+        Diagnosis { look: Look::Inspect, session, profile, command, environment, verdicts, runs, root_cause }
     }
 
     /// Judges the runs of a saved report again.
     pub(crate) fn from_saved(saved: Saved) -> Diagnosis {
-        Diagnosis::new(saved.session, saved.profile, saved.command, saved.environment, saved.runs)
+        let Saved { look, session, profile, command, environment, mut runs } = saved;
+        match (look, runs.pop()) {
+            (Look::Inspect, Some(live)) if runs.is_empty() => {
+                Diagnosis::inspect(session, profile, command, environment, live)
+            }
+            (_, last) => {
+                runs.extend(last);
+                Diagnosis::new(session, profile, command, environment, runs)
+            }
+        }
     }
 
     /// True when some run failed or some hypothesis is confirmed.

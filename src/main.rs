@@ -6,6 +6,8 @@ mod context;
 mod diagnosis;
 mod error;
 mod explain;
+mod identity;
+mod inspect;
 mod launcher;
 mod matrix;
 mod observers;
@@ -15,7 +17,7 @@ mod runner;
 
 use clap::Parser;
 
-use cli::{CheckArgs, Cli, Command, Format, RenderArgs, RunArgs, RunOptions};
+use cli::{CheckArgs, Cli, Command, Format, InspectArgs, RenderArgs, RunArgs, RunOptions};
 use context::Environment;
 use diagnosis::Diagnosis;
 use error::{exit_code, EXIT_DIFFERS, EXIT_HEALTHY, EXIT_REPRODUCED, EXIT_USAGE};
@@ -48,6 +50,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
         Command::Render(args) => render(args),
+        Command::Inspect(args) => inspect(args),
         Command::Probes => Ok(explain::list(Style::for_stdout())),
         Command::Explain { id } => explain::one(&id, Style::for_stdout()),
         Command::Clean => {
@@ -122,6 +125,32 @@ fn render(args: RenderArgs) -> anyhow::Result<i32> {
     Ok(if diagnosis.reproduced() { EXIT_REPRODUCED } else { EXIT_HEALTHY })
 }
 
+/// One look at the live system, nothing spawned → the probes a look can decide.
+fn inspect(args: InspectArgs) -> anyhow::Result<i32> {
+    let profile = Profile::load(args.profile.as_deref())?;
+    let environment = Environment::detect();
+    let live = inspect::look(&profile, args.session)?;
+    let name = format!("{} ({})", profile.name, profile.source);
+    let command = context::inspect_command(args.session, args.profile.as_deref());
+    let diagnosis = Diagnosis::inspect(args.session, name, command, environment, live);
+    print!("{}", report::render(&diagnosis, args.format, Style::for_stdout())?);
+    write_report(&diagnosis, args.report.as_deref())?;
+    Ok(if diagnosis.reproduced() { EXIT_REPRODUCED } else { EXIT_HEALTHY })
+}
+
+/// `--user NAME`: the uid of an existing user; switching users needs root.
+fn resolve_user(name: &str) -> anyhow::Result<u32> {
+    if !nix::unistd::geteuid().is_root() {
+        return error::usage(format!(
+            "--user {name}: running the worker as another user needs sockdiag to run as root"
+        ));
+    }
+    match identity::Identity::of_user(name) {
+        Some(who) => Ok(who.uid),
+        None => error::usage(format!("--user {name}: no such user")),
+    }
+}
+
 /// profile → matrix → runner → probes.
 fn diagnose(opts: &RunOptions) -> anyhow::Result<Diagnosis> {
     let mut profile = Profile::load(opts.profile.as_deref())?;
@@ -137,7 +166,8 @@ fn diagnose(opts: &RunOptions) -> anyhow::Result<Diagnosis> {
     let environment = Environment::detect();
     let runtimes = runner::runtime::find_installed(&profile);
     let substitutes = runner::runtime::substitutes(&profile, &real, &runtimes);
-    let configs = matrix::expand(opts.matrix, &opts.vary, opts.repeat as usize, &substitutes);
+    let user = opts.user.as_deref().map(resolve_user).transpose()?;
+    let configs = matrix::expand(opts.matrix, &opts.vary, opts.repeat as usize, &substitutes, user);
     let jobs = opts.jobs.map_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()), |j| j as usize);
     report_leftovers();
     let token = run_token();

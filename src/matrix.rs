@@ -1,6 +1,6 @@
 //! The matrix: which configurations to run. The production configuration always comes first.
 
-use sockdiag_probes::{Dimension, Lifecycle, RunConfig, Runtime, SpawnMode, StdioMode};
+use sockdiag_probes::{Dimension, Lifecycle, RunAs, RunConfig, Runtime, SpawnMode, StdioMode};
 
 /// `--matrix`: production plus one change at a time, or every combination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -20,8 +20,15 @@ pub(crate) fn parse_dimension(s: &str) -> Result<Dimension, String> {
 /// The configurations of a matrix over the dimensions in `vary` (all when empty), production first, each repeated
 /// `repeat` times in a row. When the runtime is varied, every configuration is also run under each of `runtimes`
 /// (after all the runs of the command as written): a runtime changes what every other dimension does, so it
-/// multiplies them rather than being one more single change.
-pub(crate) fn expand(kind: MatrixKind, vary: &[Dimension], repeat: usize, runtimes: &[Runtime]) -> Vec<RunConfig> {
+/// multiplies them rather than being one more single change. With another user (`--user`), the permission
+/// dimension is {as invoked, that user}: quick adds production as that user, full runs every configuration as both.
+pub(crate) fn expand(
+    kind: MatrixKind,
+    vary: &[Dimension],
+    repeat: usize,
+    runtimes: &[Runtime],
+    user: Option<u32>,
+) -> Vec<RunConfig> {
     let dims: Vec<Dimension> = if vary.is_empty() {
         Dimension::ALL.to_vec()
     } else {
@@ -33,8 +40,16 @@ pub(crate) fn expand(kind: MatrixKind, vary: &[Dimension], repeat: usize, runtim
     };
     let runtimes = if dims.contains(&Dimension::Runtime) { runtimes } else { &[] };
     let under = |runtime| configs.iter().map(move |c| RunConfig { runtime, ..*c });
-    let all = std::iter::once(Runtime::AsWritten).chain(runtimes.iter().copied()).flat_map(under);
-    all.flat_map(|c| std::iter::repeat_n(c, repeat.max(1))).collect()
+    let mut all: Vec<RunConfig> =
+        std::iter::once(Runtime::AsWritten).chain(runtimes.iter().copied()).flat_map(under).collect();
+    if let Some(uid) = user {
+        let as_user: Vec<RunConfig> = match kind {
+            MatrixKind::Quick => vec![RunConfig { user: RunAs::Uid(uid), ..RunConfig::PRODUCTION }],
+            MatrixKind::Full => all.iter().map(|c| RunConfig { user: RunAs::Uid(uid), ..*c }).collect(),
+        };
+        all.extend(as_user);
+    }
+    all.into_iter().flat_map(|c| std::iter::repeat_n(c, repeat.max(1))).collect()
 }
 
 /// The other values of a dimension, production's first.
@@ -79,14 +94,14 @@ mod tests {
     use super::*;
 
     fn c(spawn: SpawnMode, lifecycle: Lifecycle, stdio: StdioMode, launches: u8) -> RunConfig {
-        RunConfig { spawn, lifecycle, stdio, launches, runtime: Runtime::AsWritten }
+        RunConfig { spawn, lifecycle, stdio, launches, runtime: Runtime::AsWritten, user: RunAs::Invoker }
     }
 
     #[test]
     fn quick_is_production_then_one_change_at_a_time() {
         use {Lifecycle::*, SpawnMode::*, StdioMode::*};
         assert_eq!(
-            expand(MatrixKind::Quick, &[], 1, &[]),
+            expand(MatrixKind::Quick, &[], 1, &[], None),
             vec![
                 RunConfig::PRODUCTION,
                 c(Attached, Exits, Ignore, 1),
@@ -103,7 +118,7 @@ mod tests {
     #[test]
     fn full_is_the_product_in_a_fixed_order() {
         use {Lifecycle::*, SpawnMode::*, StdioMode::*};
-        let f = expand(MatrixKind::Full, &[], 1, &[]);
+        let f = expand(MatrixKind::Full, &[], 1, &[], None);
         assert_eq!(f.len(), 2 * 2 * 4 * 2);
         assert_eq!(f[0], RunConfig::PRODUCTION);
         // The last dimension varies fastest.
@@ -121,7 +136,7 @@ mod tests {
     fn vary_picks_the_dimensions() {
         use {Lifecycle::*, SpawnMode::*, StdioMode::*};
         assert_eq!(
-            expand(MatrixKind::Full, &[Dimension::Spawn, Dimension::Lifecycle], 1, &[]),
+            expand(MatrixKind::Full, &[Dimension::Spawn, Dimension::Lifecycle], 1, &[], None),
             vec![
                 c(Detached, Exits, Ignore, 1),
                 c(Detached, Stays, Ignore, 1),
@@ -130,22 +145,33 @@ mod tests {
             ]
         );
         assert_eq!(
-            expand(MatrixKind::Quick, &[Dimension::Launches], 1, &[]),
+            expand(MatrixKind::Quick, &[Dimension::Launches], 1, &[], None),
             vec![RunConfig::PRODUCTION, c(Detached, Exits, Ignore, 2)]
         );
         assert!(parse_dimension("stdoi").unwrap_err().contains("spawn, lifecycle, stdio, launches"));
     }
 
     #[test]
+    fn another_user_adds_the_permission_dimension() {
+        let q = expand(MatrixKind::Quick, &[], 1, &[], Some(65534));
+        assert_eq!(q.len(), 8);
+        assert_eq!(q[7], RunConfig { user: RunAs::Uid(65534), ..RunConfig::PRODUCTION });
+        let f = expand(MatrixKind::Full, &[], 1, &[], Some(65534));
+        assert_eq!(f.len(), 64);
+        assert_eq!(f.iter().filter(|c| c.user == RunAs::Invoker).count(), 32);
+        assert!(!f[0].differs_only_in(&f[33], Dimension::Launches), "a change of user is a difference too");
+    }
+
+    #[test]
     fn repeat_keeps_runs_of_a_configuration_together() {
-        let r = expand(MatrixKind::Quick, &[], 3, &[]);
+        let r = expand(MatrixKind::Quick, &[], 3, &[], None);
         assert_eq!(r.len(), 21);
         assert!(r[..3].iter().all(|c| *c == RunConfig::PRODUCTION));
     }
 
     #[test]
     fn each_runtime_reruns_the_whole_matrix_after_the_command_as_written() {
-        let r = expand(MatrixKind::Quick, &[], 1, &[Runtime::Bun]);
+        let r = expand(MatrixKind::Quick, &[], 1, &[Runtime::Bun], None);
         assert_eq!(r.len(), 14);
         assert_eq!(r[0], RunConfig::PRODUCTION);
         assert!(r[..7].iter().all(|c| c.runtime == Runtime::AsWritten));
@@ -153,6 +179,6 @@ mod tests {
             assert!(a.differs_only_in(b, Dimension::Runtime), "{a} / {b}");
             assert_eq!(b.runtime, Runtime::Bun);
         }
-        assert_eq!(expand(MatrixKind::Quick, &[Dimension::Stdio], 1, &[Runtime::Bun]).len(), 4);
+        assert_eq!(expand(MatrixKind::Quick, &[Dimension::Stdio], 1, &[Runtime::Bun], None).len(), 4);
     }
 }

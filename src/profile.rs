@@ -181,6 +181,25 @@ impl Vars {
     }
 }
 
+impl Vars {
+    /// Expands a path template and resolves `.` and `..` lexically, as a worker's path.resolve() would: the
+    /// kernel, inotify and clients all see the resolved path.
+    pub(crate) fn expand_path(&self, template: &str) -> String {
+        let mut parts: Vec<std::path::Component> = Vec::new();
+        let expanded = self.expand(template);
+        for c in Path::new(&expanded).components() {
+            match c {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir if matches!(parts.last(), Some(std::path::Component::Normal(_))) => {
+                    parts.pop();
+                }
+                other => parts.push(other),
+            }
+        }
+        parts.iter().collect::<PathBuf>().display().to_string()
+    }
+}
+
 fn placeholder_re() -> &'static Regex {
     static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
     RE.get_or_init(|| Regex::new(r"\{([A-Za-z_][A-Za-z0-9_]*)\}").expect("valid regex"))
@@ -483,6 +502,14 @@ mod tests {
         assert!(parse(&bad_ready).err().unwrap().to_string().contains("health.ready"));
         let bad_glob = TCP.replace("logs/*.log", "{logdir}/*.log");
         assert!(parse(&bad_glob).err().unwrap().to_string().contains("observe.logs[0]"));
+    }
+
+    #[test]
+    fn socket_paths_are_resolved_lexically() {
+        let p = parse(&MINIMAL.replace("{data_dir}/w-", "{home}/../x/./w-")).unwrap();
+        let vars = p.sandbox_vars(28, Path::new("/s/home"), Path::new("/s/data"), 0);
+        let EndpointTemplate::Unix(path) = &p.endpoint else { panic!("a Unix endpoint") };
+        assert_eq!(vars.expand_path(path), "/s/x/w-28.sock");
     }
 
     #[test]

@@ -2,7 +2,9 @@
 
 mod common;
 
-use common::{run_json, run_json_with_path, statuses, PortHolder};
+use std::os::unix::process::CommandExt;
+
+use common::{is_root, parse_report, run_json, run_json_with_path, sockdiag_with, statuses, PortHolder};
 
 const C: &str = "confirmed";
 const R: &str = "ruled_out";
@@ -17,75 +19,129 @@ type VerdictSet = &'static [(&'static str, &'static str)];
 #[rustfmt::skip]
 const EXPECTED: &[(&str, &[&str], i32, VerdictSet)] = &[
     ("healthy", &[], 0,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", R), ("H7", R), ("H8", R), ("H9", R), ("H10", N), ("H11", R),
-       ("H12", R), ("H13", R), ("H18", N), ("H19", N)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H5", R), ("H6", R), ("H7", R),
+       ("H8", R), ("H9", R), ("H10", N), ("H11", R), ("H12", R), ("H13", R), ("H14", R),
+       ("H15", R), ("H16", R), ("H17", R), ("H18", N), ("H19", N)]),
     ("crash-cleanup", &[], 1,
-     &[("H1", C), ("H2", R), ("H3", R), ("H4", R), ("H6", R), ("H7", R), ("H8", R), ("H9", C), ("H10", N), ("H11", R),
-       ("H12", C), ("H13", R), ("H18", N), ("H19", N)]),
+     &[("H1", C), ("H2", R), ("H3", R), ("H4", R), ("H5", R), ("H6", R), ("H7", R),
+       ("H8", R), ("H9", C), ("H10", N), ("H11", R), ("H12", C), ("H13", R), ("H14", R),
+       ("H15", R), ("H16", R), ("H17", R), ("H18", N), ("H19", N)]),
     // Two launches would race: a second worker that starts after the first one died rightly removes the stale
     // file. The two-launch dimension has its own mode (duplicate-cleanup).
     ("exit-no-cleanup", &["--vary", "spawn,lifecycle,stdio"], 1,
-     &[("H1", C), ("H2", R), ("H3", R), ("H4", R), ("H6", R), ("H7", R), ("H8", R), ("H9", R), ("H10", N), ("H11", R),
-       ("H12", C), ("H13", R), ("H18", N), ("H19", N)]),
+     &[("H1", C), ("H2", R), ("H3", R), ("H4", R), ("H5", R), ("H6", R), ("H7", R),
+       ("H8", R), ("H9", R), ("H10", N), ("H11", R), ("H12", C), ("H13", R), ("H14", C),
+       ("H15", R), ("H16", R), ("H17", R), ("H18", N), ("H19", N)]),
     ("wrong-path", &[], 1,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", C), ("H6", R), ("H7", R), ("H8", R), ("H9", R), ("H10", N), ("H11", I),
-       ("H12", R), ("H13", R), ("H18", N), ("H19", N)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", C), ("H5", R), ("H6", R), ("H7", R),
+       ("H8", R), ("H9", R), ("H10", N), ("H11", I), ("H12", R), ("H13", R), ("H14", R),
+       ("H15", R), ("H16", R), ("H17", R), ("H18", N), ("H19", N)]),
     ("no-session", &[], 1,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", I), ("H6", R), ("H7", R), ("H8", C), ("H9", R), ("H10", N), ("H11", I),
-       ("H12", R), ("H13", R), ("H18", N), ("H19", N)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", I), ("H5", R), ("H6", R), ("H7", R),
+       ("H8", C), ("H9", R), ("H10", N), ("H11", I), ("H12", R), ("H13", R), ("H14", R),
+       ("H15", R), ("H16", R), ("H17", R), ("H18", N), ("H19", N)]),
     ("die-with-launcher", &["--launcher-exit-ms", "300", "--repeat", "2"], 1,
-     &[("H1", C), ("H2", R), ("H3", C), ("H4", R), ("H6", R), ("H7", R), ("H8", R), ("H9", R), ("H10", N), ("H11", R),
-       ("H12", R), ("H13", R), ("H18", N), ("H19", N)]),
+     &[("H1", C), ("H2", R), ("H3", C), ("H4", R), ("H5", R), ("H6", R), ("H7", R),
+       ("H8", R), ("H9", R), ("H10", N), ("H11", R), ("H12", R), ("H13", R), ("H14", C),
+       ("H15", R), ("H16", R), ("H17", R), ("H18", N), ("H19", N)]),
     // A blocked worker never binds: H1, H4, H7 and H11 have nothing to judge in those runs.
     ("chatty-before-bind", &["--matrix", "full", "--vary", "spawn,lifecycle,stdio"], 1,
-     &[("H1", I), ("H2", R), ("H3", C), ("H4", I), ("H6", R), ("H7", I), ("H8", R), ("H9", R), ("H10", N), ("H11", I),
-       ("H12", R), ("H13", R), ("H18", N), ("H19", N)]),
+     &[("H1", I), ("H2", R), ("H3", C), ("H4", I), ("H5", R), ("H6", R), ("H7", I),
+       ("H8", R), ("H9", R), ("H10", N), ("H11", I), ("H12", R), ("H13", R), ("H14", R),
+       ("H15", R), ("H16", R), ("H17", R), ("H18", N), ("H19", N)]),
     ("log-before-bind", &["--repeat", "2"], 1,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", C), ("H7", R), ("H8", R), ("H9", R), ("H10", N), ("H11", R),
-       ("H12", R), ("H13", R), ("H18", N), ("H19", N)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H5", R), ("H6", C), ("H7", R),
+       ("H8", R), ("H9", R), ("H10", N), ("H11", R), ("H12", R), ("H13", R), ("H14", R),
+       ("H15", R), ("H16", R), ("H17", R), ("H18", N), ("H19", N)]),
     ("slow-listen", &["--repeat", "2"], 1,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", R), ("H7", R), ("H8", R), ("H9", R), ("H10", N), ("H11", C),
-       ("H12", R), ("H13", R), ("H18", N), ("H19", N)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H5", R), ("H6", R), ("H7", R),
+       ("H8", R), ("H9", R), ("H10", N), ("H11", C), ("H12", R), ("H13", R), ("H14", R),
+       ("H15", R), ("H16", R), ("H17", R), ("H18", N), ("H19", N)]),
     ("duplicate-cleanup", &["--repeat", "3"], 1,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", R), ("H7", R), ("H8", R), ("H9", C), ("H10", N), ("H11", R),
-       ("H12", R), ("H13", R), ("H18", N), ("H19", N)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H5", R), ("H6", R), ("H7", R),
+       ("H8", R), ("H9", C), ("H10", N), ("H11", R), ("H12", R), ("H13", R), ("H14", R),
+       ("H15", R), ("H16", R), ("H17", R), ("H18", N), ("H19", N)]),
     // One launch per run for TCP workers: a second one on the same port is an address conflict, H18's domain.
     ("tcp-healthy", TCP_ONE_LAUNCH, 0,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", N), ("H7", R), ("H8", N), ("H9", R), ("H10", N), ("H11", R),
-       ("H12", R), ("H13", N), ("H18", R), ("H19", R)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H5", N), ("H6", N), ("H7", R),
+       ("H8", N), ("H9", R), ("H10", N), ("H11", R), ("H12", R), ("H13", N), ("H14", N),
+       ("H15", N), ("H16", N), ("H17", N), ("H18", R), ("H19", R)]),
     ("tcp-not-ready", TCP_ONE_LAUNCH, 1,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", N), ("H7", R), ("H8", N), ("H9", R), ("H10", N), ("H11", C),
-       ("H12", C), ("H13", N), ("H18", R), ("H19", R)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H5", N), ("H6", N), ("H7", R),
+       ("H8", N), ("H9", R), ("H10", N), ("H11", C), ("H12", C), ("H13", N), ("H14", N),
+       ("H15", N), ("H16", N), ("H17", N), ("H18", R), ("H19", R)]),
     ("tcp-wrong-port", TCP_ONE_LAUNCH, 1,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", C), ("H6", N), ("H7", R), ("H8", N), ("H9", R), ("H10", N), ("H11", I),
-       ("H12", R), ("H13", N), ("H18", R), ("H19", R)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", C), ("H5", N), ("H6", N), ("H7", R),
+       ("H8", N), ("H9", R), ("H10", N), ("H11", I), ("H12", R), ("H13", N), ("H14", N),
+       ("H15", N), ("H16", N), ("H17", N), ("H18", R), ("H19", R)]),
     ("tcp-port-held", TCP_ONE_LAUNCH, 1,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", I), ("H6", N), ("H7", R), ("H8", N), ("H9", R), ("H10", N), ("H11", I),
-       ("H12", C), ("H13", N), ("H18", C), ("H19", R)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", I), ("H5", N), ("H6", N), ("H7", R),
+       ("H8", N), ("H9", R), ("H10", N), ("H11", I), ("H12", C), ("H13", N), ("H14", N),
+       ("H15", N), ("H16", N), ("H17", N), ("H18", C), ("H19", R)]),
     ("node-http", TCP_ONE_LAUNCH, 0,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", N), ("H7", R), ("H8", N), ("H9", R), ("H10", N), ("H11", R),
-       ("H12", R), ("H13", N), ("H18", R), ("H19", R)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H5", N), ("H6", N), ("H7", R),
+       ("H8", N), ("H9", R), ("H10", N), ("H11", R), ("H12", R), ("H13", N), ("H14", N),
+       ("H15", N), ("H16", N), ("H17", N), ("H18", R), ("H19", R)]),
     ("tcp-stale-pid", TCP_ONE_LAUNCH, 1,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", I), ("H6", N), ("H7", R), ("H8", N), ("H9", R), ("H10", N), ("H11", I),
-       ("H12", R), ("H13", N), ("H18", R), ("H19", C)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", I), ("H5", N), ("H6", N), ("H7", R),
+       ("H8", N), ("H9", R), ("H10", N), ("H11", I), ("H12", R), ("H13", N), ("H14", N),
+       ("H15", N), ("H16", N), ("H17", N), ("H18", R), ("H19", C)]),
     // The launcher leaves 300 ms after the spawn, once the worker has started and bound (a launcher that leaves
     // earlier can make Node die at its very first write, before or after its bind: a race, not a fixed outcome);
     // one launch per run (a second one is the two-launch dimension's own story, duplicate-cleanup).
     ("js-healthy", JS, 0,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H6", R), ("H7", R), ("H8", N), ("H9", R), ("H10", R), ("H11", R),
-       ("H12", R), ("H13", R), ("H18", N), ("H19", N)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H5", R), ("H6", R), ("H7", R),
+       ("H8", N), ("H9", R), ("H10", R), ("H11", R), ("H12", R), ("H13", R), ("H14", R),
+       ("H15", R), ("H16", R), ("H17", R), ("H18", N), ("H19", N)]),
     ("js-long-path", JS, 1,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", C), ("H6", R), ("H7", R), ("H8", N), ("H9", R), ("H10", C), ("H11", I),
-       ("H12", C), ("H13", C), ("H18", N), ("H19", N)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", C), ("H5", R), ("H6", R), ("H7", R),
+       ("H8", N), ("H9", R), ("H10", C), ("H11", I), ("H12", C), ("H13", C), ("H14", R),
+       ("H15", R), ("H16", R), ("H17", R), ("H18", N), ("H19", N)]),
     ("js-long-dir", JS, 1,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", C), ("H6", R), ("H7", R), ("H8", N), ("H9", R), ("H10", R), ("H11", I),
-       ("H12", R), ("H13", C), ("H18", N), ("H19", N)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", C), ("H5", R), ("H6", R), ("H7", R),
+       ("H8", N), ("H9", R), ("H10", R), ("H11", I), ("H12", R), ("H13", C), ("H14", R),
+       ("H15", R), ("H16", R), ("H17", R), ("H18", N), ("H19", N)]),
     ("js-guard", JS, 1,
-     &[("H1", R), ("H2", R), ("H3", R), ("H4", I), ("H6", R), ("H7", C), ("H8", N), ("H9", R), ("H10", C), ("H11", I),
-       ("H12", R), ("H13", R), ("H18", N), ("H19", N)]),
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", I), ("H5", R), ("H6", R), ("H7", C),
+       ("H8", N), ("H9", R), ("H10", C), ("H11", I), ("H12", R), ("H13", R), ("H14", R),
+       ("H15", R), ("H16", R), ("H17", R), ("H18", N), ("H19", N)]),
     ("js-epipe", JS, 1,
-     &[("H1", C), ("H2", R), ("H3", C), ("H4", R), ("H6", R), ("H7", R), ("H8", N), ("H9", C), ("H10", C), ("H11", R),
-       ("H12", R), ("H13", R), ("H18", N), ("H19", N)]),
+     &[("H1", C), ("H2", R), ("H3", C), ("H4", R), ("H5", R), ("H6", R), ("H7", R),
+       ("H8", N), ("H9", C), ("H10", C), ("H11", R), ("H12", R), ("H13", R), ("H14", R),
+       ("H15", R), ("H16", R), ("H17", R), ("H18", N), ("H19", N)]),
+    ("stale-socket", &[], 1,
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H5", R), ("H6", R), ("H7", R),
+       ("H8", N), ("H9", R), ("H10", N), ("H11", R), ("H12", C), ("H13", R), ("H14", C),
+       ("H15", R), ("H16", R), ("H17", R), ("H18", N), ("H19", N)]),
+    // The worker's own file replaced by one nobody listens on, while it serves on.
+    ("replaced", &[], 1,
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H5", R), ("H6", R), ("H7", R),
+       ("H8", N), ("H9", C), ("H10", N), ("H11", R), ("H12", R), ("H13", R), ("H14", C),
+       ("H15", R), ("H16", R), ("H17", R), ("H18", N), ("H19", N)]),
+    // With the directory missing, its permissions and filesystem cannot be judged.
+    ("missing-dir", &[], 1,
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", I), ("H5", I), ("H6", R), ("H7", R),
+       ("H8", N), ("H9", R), ("H10", N), ("H11", I), ("H12", C), ("H13", R), ("H14", R),
+       ("H15", C), ("H16", R), ("H17", I), ("H18", N), ("H19", N)]),
+    ("abstract", &[], 1,
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", C), ("H5", R), ("H6", R), ("H7", R),
+       ("H8", N), ("H9", R), ("H10", N), ("H11", I), ("H12", R), ("H13", R), ("H14", R),
+       ("H15", R), ("H16", C), ("H17", R), ("H18", N), ("H19", N)]),
+    // Needs root: the worker mounts a tmpfs in a mount namespace of its own.
+    ("private-tmp", &[], 1,
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", R), ("H5", R), ("H6", R), ("H7", R),
+       ("H8", N), ("H9", R), ("H10", N), ("H11", I), ("H12", R), ("H13", R), ("H14", R),
+       ("H15", R), ("H16", C), ("H17", R), ("H18", N), ("H19", N)]),
+    // Run with --user nobody (needs root): as root it serves, as nobody it never binds.
+    ("socket-dir-not-writable", &["--user", "nobody"], 1,
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", I), ("H5", C), ("H6", R), ("H7", R),
+       ("H8", N), ("H9", R), ("H10", N), ("H11", I), ("H12", R), ("H13", R), ("H14", R),
+       ("H15", R), ("H16", R), ("H17", R), ("H18", N), ("H19", N)]),
+    // A generated profile whose socket dir is an mqueue mount in sockdiag's own mount namespace (needs root).
+    ("unsocketable-fs", &[], 1,
+     &[("H1", R), ("H2", R), ("H3", R), ("H4", I), ("H5", R), ("H6", R), ("H7", R),
+       ("H8", N), ("H9", R), ("H10", N), ("H11", I), ("H12", C), ("H13", R), ("H14", R),
+       ("H15", R), ("H16", R), ("H17", C), ("H18", N), ("H19", N)]),
 ];
 
 /// The matrix of the JavaScript modes, each configuration under node and bun.
@@ -106,9 +162,19 @@ fn check_with(mode: &str, extra: &[&str]) -> serde_json::Value {
     if mode.starts_with("js-") {
         common::require_bun();
     }
-    let (_, args, exit, expected) = EXPECTED.iter().find(|(m, _, _, _)| *m == mode).expect("mode in table");
+    let (_, args, _, _) = row(mode);
     let args: Vec<&str> = args.iter().chain(extra).copied().collect();
-    let (code, report) = run_json(mode, &args);
+    compare(mode, run_json(mode, &args))
+}
+
+/// The table's row for `mode`.
+fn row(mode: &str) -> &'static (&'static str, &'static [&'static str], i32, VerdictSet) {
+    EXPECTED.iter().find(|(m, _, _, _)| *m == mode).expect("mode in table")
+}
+
+/// Compares a report with the table's row for `mode`.
+fn compare(mode: &str, (code, report): (i32, serde_json::Value)) -> serde_json::Value {
+    let (_, _, exit, expected) = row(mode);
     let got = statuses(&report);
     let want: Vec<(String, String)> = expected.iter().map(|(id, s)| (id.to_string(), s.to_string())).collect();
     let said: Vec<String> = report["verdicts"]
@@ -410,4 +476,116 @@ fn runs_keep_the_matrix_order_and_production_comes_first() {
     assert_eq!(runs[0]["config"], prod);
     assert_eq!(runs[1]["config"], prod);
     assert_eq!(runs[13]["config"]["launches"], 2);
+}
+
+#[test]
+fn healthy_as_another_user() {
+    if !is_root() {
+        eprintln!("skipped: --user needs root");
+        return;
+    }
+    let (code, report) = run_json("healthy", &["--user", "nobody"]);
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.last().unwrap()["config"]["user"]["uid"], 65534, "the last run is nobody's");
+    assert!(runs.iter().all(|r| r["outcome"]["healthy"] == true), "the sandbox is usable by nobody");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn stale_socket() {
+    let report = check("stale-socket");
+    let h14 = verdict(&report, "H14");
+    assert!(h14["summary"].as_str().unwrap().contains("no live process holds"), "{h14}");
+    assert!(h14["evidence"].to_string().contains("bound file of no live socket"), "{h14}");
+}
+
+#[test]
+fn replaced() {
+    let report = check("replaced");
+    for id in ["H9", "H14"] {
+        let v = verdict(&report, id);
+        assert!(v["evidence"].to_string().contains(": replaced"), "{id} cites the listener's lost file: {v}");
+    }
+}
+
+#[test]
+fn missing_dir() {
+    let report = check("missing-dir");
+    assert!(verdict(&report, "H15")["summary"].as_str().unwrap().contains("/data/run"), "{report}");
+}
+
+#[test]
+fn abstract_name() {
+    let report = check("abstract");
+    assert!(verdict(&report, "H16")["summary"].as_str().unwrap().contains("abstract name @/"));
+}
+
+#[test]
+fn private_tmp() {
+    if !is_root() {
+        eprintln!("skipped: the worker's private mount needs root");
+        return;
+    }
+    let report = check("private-tmp");
+    assert!(verdict(&report, "H16")["summary"].as_str().unwrap().contains("private mount namespace"));
+}
+
+#[test]
+fn socket_dir_not_writable() {
+    if !is_root() {
+        eprintln!("skipped: --user needs root");
+        return;
+    }
+    let report = check("socket-dir-not-writable");
+    let h5 = verdict(&report, "H5");
+    assert!(h5["summary"].as_str().unwrap().contains("uid 65534 may not create"), "{h5}");
+    assert!(h5["evidence"].to_string().contains("failed: EACCES"), "the test bind as nobody: {h5}");
+}
+
+/// The socket directory is an mqueue mount (a filesystem without socket files) in a mount namespace made for
+/// sockdiag alone, so nothing outlives the test.
+#[test]
+fn unsocketable_fs() {
+    if !is_root() {
+        eprintln!("skipped: mounting needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mount_point = dir.path().join("mq");
+    std::fs::create_dir(&mount_point).unwrap();
+    let template = std::fs::read_to_string(common::profile("missing-dir")).unwrap();
+    let worker = common::root().join("target/release/misplaced-worker");
+    let text = template
+        .replace("{profile_dir}/../../target/release/misplaced-worker", &worker.display().to_string())
+        .replace("\"missing-dir\"", "\"serve\"")
+        .replace("{data_dir}/run", &mount_point.display().to_string());
+    let profile = dir.path().join("unsocketable-fs.toml");
+    std::fs::write(&profile, text).unwrap();
+    let target = std::ffi::CString::new(mount_point.display().to_string()).unwrap();
+    let args = ["run", "--session", "28", "--profile", profile.to_str().unwrap(), "--format", "json"];
+    let out = sockdiag_with(&args, move |cmd| {
+        // SAFETY: unshare and mount are plain system calls on strings that outlive the child's exec.
+        unsafe {
+            cmd.pre_exec(move || private_mqueue(&target));
+        }
+    });
+    let report = compare("unsocketable-fs", parse_report("unsocketable-fs", out));
+    assert!(verdict(&report, "H17")["summary"].as_str().unwrap().contains("mqueue"));
+}
+
+fn private_mqueue(target: &std::ffi::CStr) -> std::io::Result<()> {
+    extern "C" {
+        fn unshare(flags: i32) -> i32;
+        fn mount(src: *const i8, target: *const i8, fs: *const i8, flags: u64, data: *const u8) -> i32;
+    }
+    const CLONE_NEWNS: i32 = 0x0002_0000;
+    const MS_REC: u64 = 0x4000;
+    const MS_PRIVATE: u64 = 1 << 18;
+    let check = |rc: i32| if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) };
+    // SAFETY: as above.
+    unsafe {
+        check(unshare(CLONE_NEWNS))?;
+        check(mount(c"none".as_ptr(), c"/".as_ptr(), std::ptr::null(), MS_REC | MS_PRIVATE, std::ptr::null()))?;
+        check(mount(c"mqueue".as_ptr(), target.as_ptr(), c"mqueue".as_ptr(), 0, std::ptr::null()))
+    }
 }

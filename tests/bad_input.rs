@@ -209,3 +209,20 @@ fn unknown_matrix_dimension_names_the_known_ones() {
     let p = profile("healthy");
     expect_usage_error(&["run", "--session", "28", "--profile", &p, "--vary", "spawn,stdoi"], "stdio, launches");
 }
+
+#[test]
+fn unknown_user() {
+    let profile = common::profile("healthy");
+    let args = ["run", "--session", "28", "--profile", &profile, "--user", "no-such-user-here"];
+    if common::is_root() {
+        expect_usage_error(&args, "--user no-such-user-here: no such user");
+    } else {
+        expect_usage_error(&args, "needs sockdiag to run as root");
+    }
+}
+
+#[test]
+fn inspect_checks_its_input_like_run() {
+    expect_usage_error(&["inspect", "--session", "0"], "positive integer");
+    expect_usage_error(&["inspect", "--session", "28", "--profile", "/nonexistent.toml"], "/nonexistent.toml");
+}

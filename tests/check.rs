@@ -26,7 +26,7 @@ fn same_behaviour_passes_and_a_changed_one_fails_with_a_table() {
     assert_eq!(same.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&same.stderr));
     assert!(stdout.contains("same as in"), "{stdout}");
 
-    // The worker now leaves its socket file behind: H9 is no longer confirmed.
+    // The worker now leaves its socket file behind: H9 is no longer confirmed, and the file left is stale (H14).
     let changed = check(&baseline, "exit-no-cleanup", &[]);
     let stdout = String::from_utf8_lossy(&changed.stdout);
     assert_eq!(changed.status.code(), Some(1), "{stdout}");
@@ -36,7 +36,10 @@ fn same_behaviour_passes_and_a_changed_one_fails_with_a_table() {
 
     let quiet = check(&baseline, "exit-no-cleanup", &["--quiet"]);
     assert_eq!(quiet.status.code(), Some(1));
-    assert_eq!(String::from_utf8_lossy(&quiet.stdout).trim(), "differs from the baseline: H9 CONFIRMED -> ruled out");
+    assert_eq!(
+        String::from_utf8_lossy(&quiet.stdout).trim(),
+        "differs from the baseline: H9 CONFIRMED -> ruled out, H14 ruled out -> CONFIRMED"
+    );
 }
 
 #[test]

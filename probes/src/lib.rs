@@ -14,11 +14,11 @@ mod verdict;
 pub use evidence::{fmt_ms, Evidence};
 pub use probe::{all_probes, per_run, Finding, Probe};
 pub use run::{
-    Dimension, Endpoint, Expected, HealthCheck, Lifecycle, Outcome, RunConfig, RunRecord, Runtime, RuntimeInstall,
-    Shebang, SpawnMode, StdioMode,
+    Dimension, Endpoint, Expected, HealthCheck, Lifecycle, Outcome, RunAs, RunConfig, RunRecord, Runtime,
+    RuntimeInstall, Shebang, SpawnMode, StdioMode,
 };
 pub use timeline::{
-    AddressHolder, ConnectResult, Event, EventKind, ExitStatus, FileType, IpFamily, Marker, PidFileState, RowLookup,
-    Stream, Timeline,
+    AddressHolder, BindTest, ConnectResult, Event, EventKind, ExitStatus, FileType, Holder, IpFamily, Marker,
+    PidFileState, RowLookup, Stream, Timeline,
 };
 pub use verdict::{Status, Verdict};

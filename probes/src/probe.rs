@@ -33,6 +33,10 @@ pub trait Probe: Sync {
     fn checks(&self) -> &'static str;
     fn fix(&self) -> &'static str;
     fn evaluate(&self, runs: &[RunRecord]) -> Finding;
+    /// True when one look at a live system (`sockdiag inspect`, nothing spawned) holds the evidence it needs.
+    fn live_look(&self) -> bool {
+        false
+    }
 
     fn verdict(&self, runs: &[RunRecord]) -> Verdict {
         let Finding { status, summary, evidence, .. } = self.evaluate(runs);
@@ -47,6 +51,7 @@ pub fn all_probes() -> Vec<Box<dyn Probe>> {
         Box::new(hypotheses::h02_attached_spawn::AttachedSpawn),
         Box::new(hypotheses::h03_stdio_piping::StdioPiping),
         Box::new(hypotheses::h04_path_mismatch::PathMismatch),
+        Box::new(hypotheses::h05_permissions::Permissions),
         Box::new(hypotheses::h06_listening_before_file::ListeningBeforeFile),
         Box::new(hypotheses::h07_entry_never_reached::EntryNeverReached),
         Box::new(hypotheses::h08_session_row::SessionRow),
@@ -55,6 +60,10 @@ pub fn all_probes() -> Vec<Box<dyn Probe>> {
         Box::new(hypotheses::h11_not_serving::NotServing),
         Box::new(hypotheses::h12_lost_errors::LostErrors),
         Box::new(hypotheses::h13_path_too_long::PathTooLong),
+        Box::new(hypotheses::h14_stale_socket::StaleSocket),
+        Box::new(hypotheses::h15_missing_dir::MissingDir),
+        Box::new(hypotheses::h16_namespace::OtherNamespace),
+        Box::new(hypotheses::h17_filesystem::Filesystem),
         Box::new(hypotheses::h18_address_held::AddressHeld),
         Box::new(hypotheses::h19_stale_pid_file::StalePidFile),
     ]

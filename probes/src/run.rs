@@ -59,6 +59,24 @@ impl StdioMode {
     }
 }
 
+/// Whose user the worker runs as: the permission dimension, present when `--user` names one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunAs {
+    /// The user sockdiag was invoked as.
+    #[default]
+    Invoker,
+    /// Another user (`--user`), by uid.
+    Uid(u32),
+}
+
+impl RunAs {
+    /// True for the invoking user (the default, left out of JSON).
+    pub fn is_invoker(&self) -> bool {
+        *self == RunAs::Invoker
+    }
+}
+
 /// One axis of the matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -138,6 +156,9 @@ pub struct RunConfig {
     /// Older saved reports have no runtime: they ran the command as written.
     #[serde(default)]
     pub runtime: Runtime,
+    /// Written only for another user; absent from reports saved before the permission dimension existed.
+    #[serde(default, skip_serializing_if = "RunAs::is_invoker")]
+    pub user: RunAs,
 }
 
 impl RunConfig {
@@ -149,6 +170,7 @@ impl RunConfig {
         stdio: StdioMode::Ignore,
         launches: 1,
         runtime: Runtime::AsWritten,
+        user: RunAs::Invoker,
     };
 
     /// True when this configuration throws the worker's output away.
@@ -170,9 +192,9 @@ impl RunConfig {
             .collect()
     }
 
-    /// True when the two configurations differ in `dim` and in nothing else.
+    /// True when the two configurations differ in `dim` and in nothing else (the user included).
     pub fn differs_only_in(&self, other: &RunConfig, dim: Dimension) -> bool {
-        self.differences(other) == [dim]
+        self.differences(other) == [dim] && self.user == other.user
     }
 }
 
@@ -195,8 +217,12 @@ impl fmt::Display for RunConfig {
         let launches = if self.launches == 1 { "1 launch".to_string() } else { format!("{} launches", self.launches) };
         write!(f, "{spawn}, {lifecycle}, {stdio}, {launches}")?;
         match self.runtime {
-            Runtime::AsWritten => Ok(()),
-            other => write!(f, ", under {}", other.name()),
+            Runtime::AsWritten => {}
+            other => write!(f, ", under {}", other.name())?,
+        }
+        match self.user {
+            RunAs::Invoker => Ok(()),
+            RunAs::Uid(uid) => write!(f, ", as uid {uid}"),
         }
     }
 }

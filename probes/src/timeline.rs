@@ -117,6 +117,27 @@ pub enum RowLookup {
     Error(String),
 }
 
+/// The harness's own test bind of a socket in a directory, as the worker's user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum BindTest {
+    /// A socket was bound (and removed at once).
+    Bound,
+    /// bind(2) or the switch to the worker's user failed with this errno (`EACCES`...).
+    Failed { errno: String },
+    /// Not attempted, and why (the directory is missing, the path is too long...).
+    NotTried { why: String },
+}
+
+/// The live socket whose bound file is the one at a path, found system-wide (sock_diag, UDIAG_SHOW_VFS).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    pub socket_inode: u64,
+    pub listening: bool,
+    /// The processes holding the socket open (empty when none could be seen).
+    pub pids: Vec<i32>,
+}
+
 /// Every kind of observation. Observers produce them; probes read them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -185,6 +206,32 @@ pub enum EventKind {
     EndState { path: String, file_type: Option<FileType>, live_pids: Vec<i32> },
     /// An observer could not see something; the probes that need it say inconclusive.
     Note { text: String },
+    /// The socket's directory as the worker's user meets it: what is there (`missing_from`: the first component
+    /// of the path that is not a directory), mode, owner, filesystem (statfs magic), and the harness's own test
+    /// bind there with the worker's uid and groups.
+    DirChecked {
+        dir: String,
+        file_type: FileType,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        missing_from: Option<String>,
+        mode: u32,
+        owner: u32,
+        group: u32,
+        fs_magic: u64,
+        as_uid: u32,
+        as_gids: Vec<u32>,
+        test_bind: BindTest,
+    },
+    /// A process's mount and network namespaces compared with the harness's, and the expected path as seen
+    /// inside its mount namespace (`/proc/<pid>/root/<path>`) and outside.
+    Namespaces { pid: i32, same_mnt: bool, same_net: bool, path: String, inside: FileType, outside: FileType },
+    /// The socket file at a path, and the live socket whose bound file it is, if any, system-wide.
+    PathHolder { path: String, file_inode: u64, holder: Option<Holder> },
+    /// The socket's directory came into being after a process of the worker's tree started (statx birth time
+    /// against the process's start time): it was created, or re-created, under the running worker.
+    DirNewerThanProcess { dir: String, pid: i32, after_ms: u64 },
+    /// A listener of the worker's tree: the inode of the file it bound, and of the file at its path now.
+    ListenerFile { pid: i32, inode: u64, path: String, bound_file_inode: u64, file_inode_now: Option<u64> },
 }
 
 impl EventKind {
@@ -269,6 +316,51 @@ impl EventKind {
                 format!("end of observation: {path}{file}; live pids {live_pids:?}")
             }
             EventKind::Note { text } => format!("note: {text}"),
+            EventKind::DirChecked { dir, file_type, missing_from, mode, owner, group, fs_magic, as_uid, test_bind, .. } => {
+                if let Some(from) = missing_from {
+                    return format!("socket directory {dir}: {from} is missing or not a directory");
+                }
+                let fs = crate::hypotheses::filesystems::name(*fs_magic);
+                let bind = match test_bind {
+                    BindTest::Bound => format!("test bind as uid {as_uid} succeeded"),
+                    BindTest::Failed { errno } => format!("test bind as uid {as_uid} failed: {errno}"),
+                    BindTest::NotTried { why } => format!("no test bind: {why}"),
+                };
+                let what = file_type_name(*file_type);
+                format!("socket directory {dir} ({what}, mode {mode:04o}, owner {owner}:{group}, {fs}): {bind}")
+            }
+            EventKind::Namespaces { pid, same_mnt, same_net, path, inside, outside } => {
+                let ns = |same: bool| if same { "same" } else { "different" };
+                let seen = |t: FileType| if t == FileType::Gone { "absent" } else { file_type_name(t) };
+                format!(
+                    "pid {pid}: {} mount namespace, {} network namespace; {path} is {} inside it, {} outside",
+                    ns(*same_mnt),
+                    ns(*same_net),
+                    seen(*inside),
+                    seen(*outside)
+                )
+            }
+            EventKind::PathHolder { path, file_inode, holder } => match holder {
+                Some(h) => format!(
+                    "{path} (inode {file_inode}) is the bound file of socket {} ({}) held by pids {:?}",
+                    h.socket_inode,
+                    if h.listening { "listening" } else { "not listening" },
+                    h.pids
+                ),
+                None => format!("{path} (inode {file_inode}) is the bound file of no live socket on this system"),
+            },
+            EventKind::DirNewerThanProcess { dir, pid, after_ms } => {
+                format!("{dir} was created {after_ms} ms after pid {pid} started")
+            }
+            EventKind::ListenerFile { pid, inode, path, bound_file_inode, file_inode_now } => match file_inode_now {
+                Some(now) if now == bound_file_inode => {
+                    format!("pid {pid}'s listener {inode} still owns {path} (inode {now})")
+                }
+                Some(now) => format!(
+                    "pid {pid}'s listener {inode} bound inode {bound_file_inode}, but {path} is now inode {now}: replaced"
+                ),
+                None => format!("pid {pid}'s listener {inode} bound inode {bound_file_inode}, but {path} is gone: unlinked"),
+            },
         }
     }
 }
@@ -309,7 +401,7 @@ fn stream_name(s: Stream) -> &'static str {
     }
 }
 
-fn file_type_name(t: FileType) -> &'static str {
+pub(crate) fn file_type_name(t: FileType) -> &'static str {
     match t {
         FileType::Socket => "socket",
         FileType::File => "regular file",

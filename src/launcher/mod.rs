@@ -19,6 +19,8 @@ use sockdiag_probes::{ExitStatus, StdioMode, Stream};
 
 use protocol::Report;
 
+use crate::identity::Identity;
+
 /// The hidden subcommand's name.
 pub(crate) const SUBCOMMAND: &str = "__launch";
 
@@ -35,6 +37,9 @@ pub(crate) struct LaunchArgs {
     /// Exit this long after spawning; without it, stay until every worker has exited
     #[arg(long)]
     pub(crate) exit_after_ms: Option<u64>,
+    /// Start each worker as this uid, with its groups (the launcher itself stays the invoker)
+    #[arg(long)]
+    pub(crate) user: Option<u32>,
     #[arg(long)]
     pub(crate) stdout_file: Option<PathBuf>,
     #[arg(long)]
@@ -141,6 +146,15 @@ fn start(args: &LaunchArgs) -> std::io::Result<Child> {
         // SAFETY: setsid is async-signal-safe and touches nothing of the parent's state.
         unsafe {
             cmd.pre_exec(|| nix::unistd::setsid().map(drop).map_err(std::io::Error::from));
+        }
+    }
+    if let Some(uid) = args.user {
+        let who = Identity::of_user(&uid.to_string())
+            .ok_or_else(|| std::io::Error::other(format!("no user with uid {uid}")))?;
+        // All three in our own hook: std's `uid()` would run after the hooks, and setgroups needs root.
+        // SAFETY: setgroups, setgid and setuid are async-signal-safe; the group list was built before the fork.
+        unsafe {
+            cmd.pre_exec(move || who.become_it());
         }
     }
     cmd.spawn()

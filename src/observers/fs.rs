@@ -85,7 +85,7 @@ fn translate(
             recorded.insert(path.to_path_buf());
             event(EventKind::FileCreated { path: path.display().to_string(), file_type })
         }
-        K::Remove(_) if recorded.contains(path) || interest.is_expected(path) => {
+        K::Remove(_) if recorded.contains(path) || interest.is_expected(path) || is_watched_dir(path, interest) => {
             event(EventKind::FileRemoved { path: path.display().to_string() })
         }
         K::Modify(ModifyKind::Name(RenameMode::From)) if recorded.contains(path) || interest.is_expected(path) => {
@@ -99,11 +99,20 @@ fn translate(
     }
 }
 
-/// Sockets, directories, `*.sock` names and the expected path; not the worker's ordinary files.
+/// The socket's own directory: its removal is evidence (H15).
+fn is_watched_dir(path: &Path, interest: &Interest) -> bool {
+    interest.expected.as_deref().and_then(Path::parent) == Some(path)
+}
+
+/// Sockets, directories, `*.sock` names and the expected path; not the worker's ordinary files, nor the
+/// harness's own test binds.
 fn worth_recording(path: &Path, file_type: FileType, interest: &Interest) -> bool {
-    interest.is_expected(path)
-        || matches!(file_type, FileType::Socket | FileType::Dir)
-        || path.extension().is_some_and(|e| e == "sock")
+    let test_bind =
+        path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(super::test_bind::TEST_BIND_PREFIX));
+    !test_bind
+        && (interest.is_expected(path)
+            || matches!(file_type, FileType::Socket | FileType::Dir)
+            || path.extension().is_some_and(|e| e == "sock"))
 }
 
 /// The type of what is at `path` now, without following a symlink.

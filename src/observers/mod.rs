@@ -5,13 +5,17 @@
 pub(crate) mod address_holder;
 pub(crate) mod connect;
 pub(crate) mod database;
+pub(crate) mod directory;
 pub(crate) mod fs;
 pub(crate) mod health;
+pub(crate) mod kernel_sockets;
 pub(crate) mod logs;
+pub(crate) mod namespaces;
 pub(crate) mod output;
 pub(crate) mod pid_file;
 pub(crate) mod sockets;
 pub(crate) mod tcp_sockets;
+pub(crate) mod test_bind;
 pub(crate) mod worker_view;
 
 use std::time::Instant;

@@ -120,6 +120,15 @@ impl SocketTable {
         events
     }
 
+    /// The listening sockets held now: (pid, inode, path).
+    pub(crate) fn listeners(&self) -> Vec<(i32, u64, String)> {
+        self.held
+            .iter()
+            .filter(|(_, (_, l))| *l)
+            .map(|((pid, inode), (path, _))| (*pid, *inode, path.clone()))
+            .collect()
+    }
+
     /// Forgets the sockets of a process that exited (its descriptors are closed with it).
     pub(crate) fn forget_pid(&mut self, pid: i32) -> Vec<EventKind> {
         let gone: Vec<(i32, u64)> = self.held.keys().filter(|(p, _)| *p == pid).copied().collect();

@@ -8,15 +8,18 @@ use sockdiag_probes::EventKind;
 /// Reads `/proc/<pid>/{exe,cwd,environ,status}`; keeps only the variables named in `keys`. `inherited` is a
 /// variable every process of the run inherits: until the environment shows it, the kernel is still setting up the
 /// process after exec (the launcher learns of the exec before that) and what reads there is not its environment.
-pub(crate) fn view(pid: i32, keys: &[String], inherited: (&str, &str)) -> Option<EventKind> {
+/// A live look (inspect) has no such variable: the processes it finds have long been running.
+pub(crate) fn view(pid: i32, keys: &[String], inherited: Option<(&str, &str)>) -> Option<EventKind> {
     let p = Process::new(pid).ok()?;
     // A zombie's environ reads empty: no view is better than a false "variable unset".
     if p.stat().ok()?.state == 'Z' {
         return None;
     }
     let environ = p.environ().ok()?;
-    if environ.get(std::ffi::OsStr::new(inherited.0)).is_none_or(|v| v != inherited.1) {
-        return None;
+    if let Some((name, value)) = inherited {
+        if environ.get(std::ffi::OsStr::new(name)).is_none_or(|v| v != value) {
+            return None;
+        }
     }
     // Read after the environment is trusted, so that they belong to the executed program too.
     let exe = p.exe().map(|e| e.display().to_string()).unwrap_or_else(|e| format!("unreadable: {e}"));

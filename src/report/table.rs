@@ -6,7 +6,7 @@ use sockdiag_probes::{Status, Verdict};
 
 use super::view::{self, Paths};
 use super::Style;
-use crate::diagnosis::Diagnosis;
+use crate::diagnosis::{Diagnosis, Look};
 
 /// The diagnosis as tables and evidence, wrapped to the style's width.
 pub(super) fn render(d: &Diagnosis, style: Style) -> String {
@@ -63,7 +63,11 @@ fn new_table(header: &[&str], style: Style) -> Table {
 fn runs_table(d: &Diagnosis, style: Style) -> Table {
     let mut t = new_table(&["run", "configuration", "outcome"], style);
     for r in &d.runs {
-        t.add_row(vec![r.id.to_string(), r.config.to_string(), r.outcome.label.clone()]);
+        let config = match d.look {
+            Look::Run => r.config.to_string(),
+            Look::Inspect => "live system, nothing spawned".to_string(),
+        };
+        t.add_row(vec![r.id.to_string(), config, r.outcome.label.clone()]);
     }
     t
 }

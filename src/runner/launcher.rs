@@ -31,6 +31,8 @@ pub(crate) struct Launch<'a> {
     /// Where stdout and stderr go in file mode.
     pub(crate) output_files: (PathBuf, PathBuf),
     pub(crate) marker: String,
+    /// The uid the worker runs as, when it is not the harness's own (`--user`).
+    pub(crate) user: Option<u32>,
 }
 
 /// Starts the launcher in a session of its own (as a hook runs apart from the tool that calls it), so an attached
@@ -45,6 +47,9 @@ pub(crate) fn spawn(launch: &Launch, sink: &Sink) -> anyhow::Result<Child> {
     }
     if config.lifecycle == Lifecycle::Exits {
         cmd.args(["--exit-after-ms", &launch.exit_after.as_millis().to_string()]);
+    }
+    if let Some(uid) = launch.user {
+        cmd.args(["--user", &uid.to_string()]);
     }
     if config.stdio == StdioMode::File {
         cmd.arg("--stdout-file").arg(&launch.output_files.0).arg("--stderr-file").arg(&launch.output_files.1);

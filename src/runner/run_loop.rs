@@ -9,12 +9,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use sockdiag_probes::{
-    ConnectResult, Endpoint, Event, EventKind, Expected, HealthCheck, Lifecycle, Outcome, PidFileState, RunConfig,
-    RunRecord, SpawnMode, StdioMode, Stream, Timeline,
+    ConnectResult, Endpoint, Event, EventKind, Expected, HealthCheck, Lifecycle, Outcome, PidFileState, RunAs,
+    RunConfig, RunRecord, SpawnMode, StdioMode, Stream, Timeline,
 };
 
 use super::launcher::{self, Launch};
@@ -22,9 +23,12 @@ use super::sandbox::Sandbox;
 use super::tcp_watch::{Found, TcpWatch};
 use super::{port, reaper, runtime, Plan};
 use crate::error::UsageError;
+use crate::identity::Identity;
 use crate::observers::logs::LogFiles;
 use crate::observers::output::Tail;
-use crate::observers::{connect, database, fs, pid_file, sockets, worker_view, Clock, Msg, Sink};
+use crate::observers::{
+    connect, database, directory, fs, kernel_sockets, namespaces, pid_file, sockets, worker_view, Clock, Msg, Sink,
+};
 use crate::profile::{EndpointTemplate, Profile, Vars};
 
 /// First interval of the look at `/proc` between events; it doubles up to the cap while nothing happens.
@@ -47,6 +51,14 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
     let port = if profile.uses_port { port::free_loopback_port()? } else { 0 };
     let vars = profile.sandbox_vars(plan.session, &sandbox.home, &sandbox.data, port);
     let database = sandbox.prepare_database(profile, &real, &vars)?;
+    let who = match config.user {
+        RunAs::Invoker => Identity::current(),
+        RunAs::Uid(uid) => {
+            let who = Identity::of_user(&uid.to_string()).with_context(|| format!("no user with uid {uid}"))?;
+            sandbox.give_to(&who)?;
+            who
+        }
+    };
     let argv: Vec<String> = profile.command.iter().map(|a| vars.expand(a)).collect();
     let (program, args) = runtime::command(&argv, config.runtime, profile.check_command(&vars)?, &plan.runtimes)?;
     let expected = Expected {
@@ -90,12 +102,15 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
     };
     let watcher = fs::watch(&roots, interest, sink.clone())?;
 
-    let mut obs = Observation::new(plan, id, config, &expected, sink.clone(), rx);
+    let mut obs = Observation::new(plan, id, config, &expected, sink.clone(), rx, who.clone());
     obs.logs = logs;
     obs.fs_barrier = barrier;
     // A holder that is there before the worker starts is the clearest sign of a busy address.
     let held = obs.tcp.as_mut().map(TcpWatch::before_spawn).unwrap_or_default();
     obs.record_all(held);
+    // The test bind writes a (short-lived) file: only inside the sandbox.
+    obs.may_write = socket_path.as_deref().and_then(Path::parent).is_some_and(|d| d.starts_with(&sandbox.root));
+    obs.check_directory();
     if let (Some(db), Some(section)) = (&database, &profile.database) {
         obs.record(database::lookup(db, &section.session_query, plan.session));
     }
@@ -110,6 +125,7 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
         exit_after: plan.launcher_exit,
         output_files: output_files.clone(),
         marker: obs.marker.clone(),
+        user: (config.user != RunAs::Invoker).then_some(who.uid),
     };
     let mut child = launcher::spawn(&launch, &sink)?;
     obs.launcher = Some(child.id() as i32);
@@ -146,7 +162,7 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
 /// The run's endpoint with its placeholders resolved (`{port}` is the run's own port).
 fn endpoint(profile: &Profile, vars: &Vars) -> anyhow::Result<Endpoint> {
     Ok(match &profile.endpoint {
-        EndpointTemplate::Unix(path) => Endpoint::Unix { path: vars.expand(path) },
+        EndpointTemplate::Unix(path) => Endpoint::Unix { path: vars.expand_path(path) },
         EndpointTemplate::Tcp { host, port } => {
             let port = vars.expand(port);
             let port = port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
@@ -202,6 +218,10 @@ struct Observation<'a> {
     fs_barrier: PathBuf,
     /// sockdiag's own executable: a launcher's child that still runs it has not exec'd the worker yet.
     own_exe: Option<PathBuf>,
+    /// Who the worker runs as: the directory checks are made as this user.
+    who: Identity,
+    /// Whether the socket's directory is the harness's to write in (the test bind).
+    may_write: bool,
 }
 
 impl<'a> Observation<'a> {
@@ -212,6 +232,7 @@ impl<'a> Observation<'a> {
         expected: &Expected,
         sink: Sink,
         rx: Receiver<Msg>,
+        who: Identity,
     ) -> Self {
         let mut env_keys: Vec<String> = expected.env.keys().cloned().collect();
         env_keys.push("HOME".into());
@@ -248,6 +269,8 @@ impl<'a> Observation<'a> {
             fs_synced: false,
             fs_barrier: PathBuf::new(),
             own_exe: std::env::current_exe().ok(),
+            who,
+            may_write: false,
         }
     }
 
@@ -312,9 +335,52 @@ impl<'a> Observation<'a> {
         if self.viewed.contains(&pid) {
             return;
         }
-        if let Some(view) = worker_view::view(pid, &self.env_keys, (launcher::RUN_MARKER, &self.marker)) {
+        if let Some(view) = worker_view::view(pid, &self.env_keys, Some((launcher::RUN_MARKER, &self.marker))) {
             self.viewed.insert(pid);
             self.record(view);
+        }
+        if let Some(ns) = namespaces::compare(pid, &self.expected_path).filter(|_| !self.expected_path.is_empty()) {
+            self.record(ns);
+        }
+    }
+
+    /// The socket's directory as the worker's user meets it, with a test bind there.
+    fn check_directory(&mut self) {
+        if self.expected_path.is_empty() {
+            return;
+        }
+        let dir = Path::new(&self.expected_path).parent().unwrap_or(Path::new("/")).to_path_buf();
+        let checked = directory::check(&dir, &self.who, self.may_write);
+        self.record(checked);
+    }
+
+    /// What only the end of observation can tell: the directory again (the worker may have made it), the live
+    /// processes' namespaces, and the kernel's socket table about the expected path and the tree's listeners.
+    fn record_end_evidence(&mut self) {
+        if self.expected_path.is_empty() {
+            return;
+        }
+        self.check_directory();
+        let dir = Path::new(&self.expected_path).parent().unwrap_or(Path::new("/")).to_path_buf();
+        for pid in self.live_pids() {
+            if let Some(ns) = namespaces::compare(pid, &self.expected_path) {
+                self.record(ns);
+            }
+            if let Some(newer) = directory::newer_than_process(&dir, pid) {
+                self.record(newer);
+            }
+        }
+        let table = match kernel_sockets::dump() {
+            Ok(t) => t,
+            Err(e) => return self.record(EventKind::Note { text: format!("sock_diag unavailable: {e}") }),
+        };
+        let listeners = self.sockets.listeners();
+        let files = kernel_sockets::listener_files(&listeners, &table);
+        self.record_all(files);
+        if fs::file_type(Path::new(&self.expected_path)) == sockdiag_probes::FileType::Socket {
+            if let Some(held) = kernel_sockets::path_holder(Path::new(&self.expected_path), &table) {
+                self.record(held);
+            }
         }
     }
 
@@ -604,6 +670,7 @@ impl<'a> Observation<'a> {
         self.last_connect = None;
         let reachable = self.try_connect() == ConnectResult::Connected;
         self.check_pid_file(true);
+        self.record_end_evidence();
         let live = self.live_pids();
         let file_type = Some(fs::file_type(Path::new(&self.expected_path)))
             .filter(|t| *t != sockdiag_probes::FileType::Gone && !self.expected_path.is_empty());

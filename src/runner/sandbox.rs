@@ -1,13 +1,14 @@
 //! The sandbox: a private 0700 directory per run with `home/` and `data/`, the profile's database copied in
 //! (SQLite backup API) or seeded, so a run never touches the user's real files.
 
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use rusqlite::Connection;
 
 use crate::error::UsageError;
+use crate::identity::Identity;
 use crate::profile::{Profile, Vars};
 
 pub(crate) struct Sandbox {
@@ -73,6 +74,17 @@ impl Sandbox {
         Ok(Some(target))
     }
 
+    /// Prepares the sandbox for a worker that runs as another user: its home and data (everything in them) become
+    /// that user's, and the root lets it pass through (0711) without letting it list or write there.
+    pub(crate) fn give_to(&self, who: &Identity) -> anyhow::Result<()> {
+        std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o711))
+            .with_context(|| format!("cannot open {} to uid {}", self.root.display(), who.uid))?;
+        for top in [&self.home, &self.data] {
+            chown_tree(top, who).with_context(|| format!("cannot give {} to uid {}", top.display(), who.uid))?;
+        }
+        Ok(())
+    }
+
     /// Keeps the directory after the run and returns where it is.
     pub(crate) fn keep(&mut self) -> &Path {
         if let Some(dir) = self.dir.take() {
@@ -80,6 +92,20 @@ impl Sandbox {
         }
         &self.root
     }
+}
+
+/// Changes the owner of `dir` and everything under it, never following a symlink.
+fn chown_tree(dir: &Path, who: &Identity) -> std::io::Result<()> {
+    std::os::unix::fs::lchown(dir, Some(who.uid), Some(who.gid))?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            chown_tree(&entry.path(), who)?;
+        } else {
+            std::os::unix::fs::lchown(entry.path(), Some(who.uid), Some(who.gid))?;
+        }
+    }
+    Ok(())
 }
 
 /// The profile's session query must at least run against the user's database (a missing row is a diagnosis; a

@@ -41,11 +41,22 @@ pub fn sockdiag(args: &[&str]) -> Output {
 
 /// Runs sockdiag with `args` and the given PATH; panics if it outlives the deadline.
 pub fn sockdiag_with_path(args: &[&str], path: &std::ffi::OsStr) -> Output {
+    let path = path.to_os_string();
+    sockdiag_with(args, move |cmd| {
+        cmd.env("PATH", path);
+    })
+}
+
+/// Runs sockdiag with `args` and the project's tools on PATH, letting `prepare` shape the command first (its
+/// environment, a mount namespace of its own...); panics if it outlives the deadline.
+pub fn sockdiag_with(args: &[&str], prepare: impl FnOnce(&mut Command)) -> Output {
     let fixture = root().join("target/release/fixture-worker");
     assert!(fixture.exists(), "{} is missing: run `cargo build --release` first", fixture.display());
-    let child = Command::new(env!("CARGO_BIN_EXE_sockdiag"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sockdiag"));
+    cmd.env("PATH", path_with_tools());
+    prepare(&mut cmd);
+    let child = cmd
         .args(args)
-        .env("PATH", path)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -81,7 +92,20 @@ pub fn run_json_with_path(mode: &str, extra: &[&str], path: &std::ffi::OsStr) ->
     let profile = profile(mode);
     let mut args = vec!["run", "--session", "28", "--profile", &profile, "--format", "json"];
     args.extend_from_slice(extra);
-    let out = sockdiag_with_path(&args, path);
+    parse_report(mode, sockdiag_with_path(&args, path))
+}
+
+/// True when the tests run as root (CI does); scenarios that switch users or mount need it.
+pub fn is_root() -> bool {
+    extern "C" {
+        fn geteuid() -> u32;
+    }
+    // SAFETY: geteuid cannot fail.
+    unsafe { geteuid() == 0 }
+}
+
+/// Parses sockdiag's JSON report and exit code.
+pub fn parse_report(mode: &str, out: Output) -> (i32, serde_json::Value) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
         panic!("{mode}: stdout is not JSON ({e}):\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr))

@@ -155,6 +155,129 @@ pub(crate) fn tcp_run(events: Vec<(u64, EventKind)>) -> RunRecord {
     RunRecord { id: 1, clock_origin_ns: 0, config: RunConfig::PRODUCTION, expected, outcome, events }
 }
 
+/// The socket file clients expect, when the worker serves one.
+pub(crate) fn socket_file(run: &RunRecord) -> Option<&str> {
+    run.expected.socket_path()
+}
+
+/// The finding of a probe about socket files for a worker that serves none.
+pub(crate) fn no_socket_file() -> crate::Finding {
+    crate::Finding::new(crate::Status::NotApplicable, "the worker serves no socket file", vec![])
+}
+
+/// The message libc gives each errno the directory probes look for, for matching what workers print.
+const ERRNO_TEXT: &[(&str, &str)] = &[
+    ("EACCES", "permission denied"),
+    ("EPERM", "operation not permitted"),
+    ("ENOENT", "no such file or directory"),
+    ("ENOTDIR", "not a directory"),
+    ("EOPNOTSUPP", "operation not supported"),
+    ("EIO", "input/output error"),
+];
+
+/// True when `text` reports `errno` by its symbol (`EACCES`, as Node prints it) or by its message.
+pub(crate) fn reports_errno(text: &str, errno: &str) -> bool {
+    let symbol = text
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|w| w == errno || (errno == "EOPNOTSUPP" && w == "ENOTSUP"));
+    let message = ERRNO_TEXT.iter().find(|(e, _)| *e == errno).is_some_and(|(_, m)| text.to_lowercase().contains(m));
+    symbol || message
+}
+
+/// The worker's own lines, before the harness intervened, that report one of `errnos` about the socket path or
+/// its directory.
+pub(crate) fn errno_lines<'a>(run: &'a RunRecord, errnos: &[&str]) -> Vec<&'a Event> {
+    let Some(expected) = socket_file(run) else { return vec![] };
+    let dir = socket_dir(expected);
+    run.events
+        .iter()
+        .filter(|e| run.events.before_stop(e))
+        .filter(|e| match &e.kind {
+            EventKind::Line { text, .. } => {
+                (text.contains(expected) || (!dir.is_empty() && text.contains(dir)))
+                    && errnos.iter().any(|n| reports_errno(text, n))
+            }
+            _ => false,
+        })
+        .collect()
+}
+
+/// The directory part of a socket path.
+pub(crate) fn socket_dir(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(d, _)| if d.is_empty() { "/" } else { d })
+}
+
+/// The last look at the socket's directory (the end of observation if there was one, else the spawn).
+pub(crate) fn last_dir_check(run: &RunRecord) -> Option<&Event> {
+    run.events.iter().rev().find(|e| matches!(e.kind, EventKind::DirChecked { .. }))
+}
+
+/// The first look at the socket's directory: the moment of the spawn.
+pub(crate) fn first_dir_check(run: &RunRecord) -> Option<&Event> {
+    run.events.iter().find(|e| matches!(e.kind, EventKind::DirChecked { .. }))
+}
+
+/// Whether `uid` (with `gids`) may create an entry in a directory with this mode and owner: write and search
+/// permission for the class it falls in, as the kernel checks it (root passes).
+pub(crate) fn may_create(mode: u32, owner: u32, group: u32, uid: u32, gids: &[u32]) -> bool {
+    if uid == 0 {
+        return true;
+    }
+    let bits = if uid == owner {
+        mode >> 6
+    } else if gids.contains(&group) {
+        mode >> 3
+    } else {
+        mode
+    };
+    bits & 0o3 == 0o3
+}
+
+/// A run built from events, one microsecond apart, expecting `/d/w.sock`: for the probes' unit tests.
+#[cfg(test)]
+pub(crate) fn record(kinds: Vec<EventKind>) -> RunRecord {
+    use crate::{Endpoint, Expected, Outcome, RunConfig, Timeline};
+    let events = kinds.into_iter().enumerate().map(|(i, kind)| Event { t_us: i as u64, kind }).collect();
+    let events = Timeline::new(events);
+    RunRecord {
+        id: 1,
+        clock_origin_ns: 0,
+        config: RunConfig::PRODUCTION,
+        expected: Expected {
+            session: 28,
+            endpoint: Endpoint::Unix { path: "/d/w.sock".into() },
+            env: Default::default(),
+            database: None,
+            health: None,
+            logs: vec![],
+            pid_file: None,
+            runtimes: vec![],
+            markers: vec![],
+            shebang: None,
+            sandbox: None,
+        },
+        outcome: Outcome::from_timeline(&events),
+        events,
+    }
+}
+
+/// A look at `/d` for the probes' unit tests.
+#[cfg(test)]
+pub(crate) fn dir_checked(mode: u32, owner: u32, fs_magic: u64, as_uid: u32, test_bind: crate::BindTest) -> EventKind {
+    EventKind::DirChecked {
+        dir: "/d".into(),
+        file_type: FileType::Dir,
+        missing_from: None,
+        mode,
+        owner,
+        group: owner,
+        fs_magic,
+        as_uid,
+        as_gids: vec![as_uid],
+        test_bind,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,5 +299,31 @@ mod tests {
         assert!(!serves_host("::1", "127.0.0.1"));
         assert!(!serves_host("127.0.0.1", "::1"));
         assert!(serves_host("127.0.0.1", "localhost"));
+    }
+
+    #[test]
+    fn errno_by_symbol_or_message() {
+        assert!(reports_errno("Error: listen EACCES: permission denied /x.sock", "EACCES"));
+        assert!(reports_errno("cannot listen on /x.sock: Permission denied (os error 13)", "EACCES"));
+        assert!(!reports_errno("EACCESS is not a word here", "EACCES"));
+        assert!(reports_errno("bind: ENOTSUP", "EOPNOTSUPP"));
+        assert!(!reports_errno("meiosis", "EIO"));
+    }
+
+    #[test]
+    fn create_permission_follows_the_class() {
+        assert!(may_create(0o700, 1000, 1000, 1000, &[]));
+        assert!(!may_create(0o711, 0, 0, 65534, &[65534]));
+        assert!(may_create(0o770, 0, 50, 65534, &[50]));
+        assert!(!may_create(0o750, 0, 50, 65534, &[50]));
+        assert!(may_create(0o000, 5, 5, 0, &[]));
+        assert!(may_create(0o1777, 0, 0, 65534, &[]));
+    }
+
+    #[test]
+    fn socket_dir_of_paths() {
+        assert_eq!(socket_dir("/a/b/c.sock"), "/a/b");
+        assert_eq!(socket_dir("/c.sock"), "/");
+        assert_eq!(socket_dir("c.sock"), "");
     }
 }

@@ -22,6 +22,9 @@ impl Probe for PathMismatch {
         "Compute the socket path in one shared function from one setting; pass the data-dir variable explicitly in \
          the spawn's env; resolve relative paths against a known directory, not the worker's cwd."
     }
+    fn live_look(&self) -> bool {
+        true
+    }
     fn evaluate(&self, runs: &[RunRecord]) -> Finding {
         per_run(runs, judge)
     }

@@ -20,6 +20,9 @@ impl Probe for SessionRow {
         "Create the session row before spawning the worker (and commit it), and make the worker and its launcher \
          open the same database file."
     }
+    fn live_look(&self) -> bool {
+        true
+    }
     fn evaluate(&self, runs: &[RunRecord]) -> Finding {
         if runs.iter().all(|r| r.expected.database.is_none() && !opened_any(r)) {
             return Finding::new(Status::NotApplicable, "the profile names no database", vec![]);

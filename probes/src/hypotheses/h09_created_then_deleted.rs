@@ -102,8 +102,19 @@ fn judge_unix(run: &RunRecord, expected: &str) -> Finding {
     let delay = fmt_ms(removed.t_us - created.t_us).trim_start_matches('+').to_string();
     let (who, why) = remover(run, removed);
     evidence.push(Evidence::run(id, why));
+    // The kernel's side (sock_diag): a listener still alive whose bound file is no longer the one at the path.
+    evidence.extend(
+        run.events
+            .iter()
+            .filter(|e| lost_its_file(&e.kind, expected))
+            .map(|e| Evidence::at(id, e.t_us, e.kind.describe())),
+    );
     Finding::new(Status::Confirmed, format!("{expected} was removed {delay} after it was created, by {who}"), evidence)
         .timed("created → removed", removed.t_us - created.t_us)
+}
+
+fn lost_its_file(kind: &EventKind, expected: &str) -> bool {
+    matches!(kind, EventKind::ListenerFile { path, bound_file_inode, file_inode_now, .. } if path == expected && *file_inode_now != Some(*bound_file_inode))
 }
 
 fn removes(kind: &EventKind, expected: &str) -> bool {

@@ -30,6 +30,9 @@ impl Probe for PathTooLong {
         "Keep socket paths short: put the socket in a short directory (e.g. $XDG_RUNTIME_DIR or /tmp/<app>-<uid>/) \
          and hash long components (project paths) instead of embedding them; check the length before binding."
     }
+    fn live_look(&self) -> bool {
+        true
+    }
     fn evaluate(&self, runs: &[RunRecord]) -> Finding {
         per_run(runs, judge)
     }
