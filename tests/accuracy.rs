@@ -459,7 +459,10 @@ fn slow_listen() {
 fn duplicate_cleanup() {
     let report = check("duplicate-cleanup");
     let h9 = verdict(&report, "H9")["summary"].as_str().unwrap().to_string();
-    assert!(h9.contains("by a second worker for the same session") && h9.contains("(3/21 runs"), "{h9}");
+    // Two launches race: the second worker may remove the first's file, or both may remove before either binds.
+    // Each of the three two-launch runs usually shows the removal; at least one must.
+    let rate = regex_lite_rate(&h9);
+    assert!(h9.contains("by a second worker for the same session") && (1..=3).contains(&rate), "{h9}");
 }
 
 #[test]
@@ -588,4 +591,11 @@ fn private_mqueue(target: &std::ffi::CStr) -> std::io::Result<()> {
         check(mount(c"none".as_ptr(), c"/".as_ptr(), std::ptr::null(), MS_REC | MS_PRIVATE, std::ptr::null()))?;
         check(mount(c"mqueue".as_ptr(), target.as_ptr(), c"mqueue".as_ptr(), 0, std::ptr::null()))
     }
+}
+
+/// The k of a "(k/21 runs" rate in a summary.
+fn regex_lite_rate(summary: &str) -> usize {
+    let Some((before, _)) = summary.split_once("/21 runs") else { return 0 };
+    let digits: String = before.chars().rev().take_while(char::is_ascii_digit).collect();
+    digits.chars().rev().collect::<String>().parse().unwrap_or(0)
 }

@@ -90,7 +90,7 @@ pub(crate) fn marked(token: &str) -> Vec<i32> {
 }
 
 /// Waits, on pidfds, until every pid has exited or the grace period ends.
-fn wait_gone(pids: &[i32], grace: Duration) {
+pub(crate) fn wait_gone(pids: &[i32], grace: Duration) {
     let deadline = Instant::now() + grace;
     let mut fds: Vec<OwnedFd> = pids.iter().filter_map(|&p| pidfd_open(p)).collect();
     while !fds.is_empty() {

@@ -31,16 +31,26 @@ impl Leftovers {
 
     /// Kills the processes and removes the sandboxes (never following a symlink); returns what it did, in words.
     pub(crate) fn remove(&self) -> String {
-        for &pid in &self.pids {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            // A launcher leads its own process group: a child it was forking when the scan ran goes with it.
-            let _ = kill(Pid::from_raw(-pid), Signal::SIGKILL);
+        let mut killed: Vec<i32> = Vec::new();
+        let mut round = self.pids.clone();
+        // An orphaned launcher may still be starting a worker while we kill: look again until nothing is left.
+        for _ in 0..3 {
+            if round.is_empty() {
+                break;
+            }
+            for &pid in &round {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                // A launcher leads its own process group: a child it was forking when the scan ran goes with it.
+                let _ = kill(Pid::from_raw(-pid), Signal::SIGKILL);
+            }
+            super::interrupt::wait_gone(&round, std::time::Duration::from_millis(500));
+            killed.extend(&round);
+            round = orphan_processes().into_iter().filter(|p| !killed.contains(p)).collect();
         }
         let removed = self.sandboxes.iter().filter(|d| std::fs::remove_dir_all(d).is_ok()).count();
         format!(
-            "killed {} leftover process(es) {:?}, removed {removed} leftover sandbox(es) of killed sockdiag runs",
-            self.pids.len(),
-            self.pids
+            "killed {} leftover process(es) {killed:?}, removed {removed} leftover sandbox(es) of killed sockdiag runs",
+            killed.len()
         )
     }
 }

@@ -664,7 +664,23 @@ impl<'a> Observation<'a> {
 
     /// Records the end state, asks the worker to stop (the profile's message, then SIGTERM, then SIGKILL) and
     /// makes sure nothing of the run is left.
+    /// Stops the worker politely, then makes sure nothing carrying this run's marker is left: a process forked
+    /// while the others were being stopped is found by a fresh look, killed, and waited for (on pidfds).
     fn stop_everything(&mut self) {
+        self.stop_politely();
+        for _ in 0..3 {
+            let left = marked_processes(&self.marker);
+            if left.is_empty() {
+                return;
+            }
+            for &pid in &left {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            super::interrupt::wait_gone(&left, TERM_GRACE);
+        }
+    }
+
+    fn stop_politely(&mut self) {
         self.look();
         self.events.extend(self.refused_again.take());
         self.last_connect = None;
