@@ -308,6 +308,24 @@ pub struct Shebang {
 }
 
 impl Expected {
+    /// What a hand-built run of the probes' unit tests expects: session 28 at `endpoint`, nothing else.
+    #[cfg(test)]
+    pub(crate) fn for_tests(endpoint: Endpoint) -> Expected {
+        Expected {
+            session: 28,
+            endpoint,
+            env: BTreeMap::new(),
+            database: None,
+            sandbox: None,
+            health: None,
+            logs: vec![],
+            pid_file: None,
+            runtimes: vec![],
+            markers: vec![],
+            shebang: None,
+        }
+    }
+
     /// The expected socket file, when the worker serves a Unix socket.
     pub fn socket_path(&self) -> Option<&str> {
         match &self.endpoint {

@@ -15,17 +15,9 @@ pub(crate) fn run(id: usize, config: RunConfig, events: Vec<(u64, EventKind)>) -
     let events = Timeline::new(all);
     let outcome = Outcome::from_timeline(&events);
     let expected = Expected {
-        session: 28,
-        endpoint: Endpoint::Unix { path: SOCKET.into() },
-        env: Default::default(),
-        database: None,
-        sandbox: None,
-        health: None,
-        logs: vec![],
-        pid_file: None,
         runtimes: vec![RuntimeInstall { runtime: Runtime::Bun, path: Some("/opt/bun".into()) }],
         markers: vec![Marker::Entry, Marker::Listening],
-        shebang: None,
+        ..Expected::for_tests(Endpoint::Unix { path: SOCKET.into() })
     };
     RunRecord { id, clock_origin_ns: 0, config, expected, outcome, events }
 }

@@ -207,7 +207,6 @@ fn ms(us: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use super::*;
     use crate::{Endpoint, Event, Expected, Lifecycle, Outcome, Probe, SpawnMode, StdioMode, Timeline};
@@ -227,20 +226,7 @@ mod tests {
         let healthy = died.is_none();
         let exit = died.map(ExitStatus::Signal);
         let outcome = Outcome { reachable: true, healthy, exit, label: String::new() };
-        let endpoint = Endpoint::Unix { path: "/s/w.sock".into() };
-        let expected = Expected {
-            session: 28,
-            endpoint,
-            env: BTreeMap::new(),
-            database: None,
-            sandbox: None,
-            health: None,
-            logs: vec![],
-            pid_file: None,
-            runtimes: vec![],
-            markers: vec![],
-            shebang: None,
-        };
+        let expected = Expected::for_tests(Endpoint::Unix { path: "/s/w.sock".into() });
         RunRecord { id, clock_origin_ns: 0, config, expected, outcome, events: Timeline::new(events) }
     }
 

@@ -139,16 +139,10 @@ pub(crate) fn tcp_run(events: Vec<(u64, EventKind)>) -> RunRecord {
     let env = [("PORT".to_string(), "4000".to_string())].into_iter().collect();
     let expected = Expected {
         session: 1,
-        endpoint: Endpoint::Tcp { host: "127.0.0.1".into(), port: 4000 },
         env,
-        database: None,
         health: Some(crate::HealthCheck { get: "/health".into(), ready: None }),
-        logs: vec![],
         pid_file: Some("/s/worker.pid".into()),
-        sandbox: None,
-        runtimes: vec![],
-        markers: vec![],
-        shebang: None,
+        ..Expected::for_tests(Endpoint::Tcp { host: "127.0.0.1".into(), port: 4000 })
     };
     let events = Timeline::new(events.into_iter().map(|(t_us, kind)| Event { t_us, kind }).collect());
     let outcome = Outcome::from_timeline(&events);
@@ -212,6 +206,15 @@ pub(crate) fn last_dir_check(run: &RunRecord) -> Option<&Event> {
     run.events.iter().rev().find(|e| matches!(e.kind, EventKind::DirChecked { .. }))
 }
 
+/// The finding of a directory probe when the socket's directory was never looked at.
+pub(crate) fn unexamined_dir(id: usize) -> crate::Finding {
+    crate::Finding::new(
+        crate::Status::Inconclusive,
+        "the socket directory was not examined",
+        vec![crate::Evidence::run(id, "missing: a look at the socket directory")],
+    )
+}
+
 /// The first look at the socket's directory: the moment of the spawn.
 pub(crate) fn first_dir_check(run: &RunRecord) -> Option<&Event> {
     run.events.iter().find(|e| matches!(e.kind, EventKind::DirChecked { .. }))
@@ -243,19 +246,7 @@ pub(crate) fn record(kinds: Vec<EventKind>) -> RunRecord {
         id: 1,
         clock_origin_ns: 0,
         config: RunConfig::PRODUCTION,
-        expected: Expected {
-            session: 28,
-            endpoint: Endpoint::Unix { path: "/d/w.sock".into() },
-            env: Default::default(),
-            database: None,
-            health: None,
-            logs: vec![],
-            pid_file: None,
-            runtimes: vec![],
-            markers: vec![],
-            shebang: None,
-            sandbox: None,
-        },
+        expected: Expected::for_tests(Endpoint::Unix { path: "/d/w.sock".into() }),
         outcome: Outcome::from_timeline(&events),
         events,
     }

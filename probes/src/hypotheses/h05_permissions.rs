@@ -1,6 +1,6 @@
 //! H5: the worker's user may not create its socket in the socket directory.
 
-use super::facts::{errno_lines, last_dir_check, may_create, no_socket_file, socket_file};
+use super::facts::{errno_lines, last_dir_check, may_create, no_socket_file, socket_file, unexamined_dir};
 use super::filesystems::{hosting, Hosting};
 use crate::{per_run, BindTest, EventKind, Evidence, FileType, Finding, Probe, RunRecord, Status};
 
@@ -33,13 +33,7 @@ impl Probe for Permissions {
 fn judge(run: &RunRecord) -> Finding {
     let id = run.id;
     let Some(expected) = socket_file(run) else { return no_socket_file() };
-    let Some(check) = last_dir_check(run) else {
-        return Finding::new(
-            Status::Inconclusive,
-            "the socket directory was not examined",
-            vec![Evidence::run(id, "missing: a look at the socket directory")],
-        );
-    };
+    let Some(check) = last_dir_check(run) else { return unexamined_dir(id) };
     let EventKind::DirChecked { dir, file_type, mode, owner, group, fs_magic, as_uid, as_gids, test_bind, .. } =
         &check.kind
     else {

@@ -1,6 +1,8 @@
 //! H15: the socket's directory is missing, removed, or not a directory.
 
-use super::facts::{errno_lines, first_dir_check, last_dir_check, no_socket_file, socket_dir, socket_file};
+use super::facts::{
+    errno_lines, first_dir_check, last_dir_check, no_socket_file, socket_dir, socket_file, unexamined_dir,
+};
 use crate::{per_run, EventKind, Evidence, FileType, Finding, Probe, RunRecord, Status};
 
 pub struct MissingDir;
@@ -33,13 +35,7 @@ fn judge(run: &RunRecord) -> Finding {
     let id = run.id;
     let Some(expected) = socket_file(run) else { return no_socket_file() };
     let dir = socket_dir(expected);
-    let Some(check) = first_dir_check(run) else {
-        return Finding::new(
-            Status::Inconclusive,
-            "the socket directory was not examined",
-            vec![Evidence::run(id, "missing: a look at the socket directory")],
-        );
-    };
+    let Some(check) = first_dir_check(run) else { return unexamined_dir(id) };
     let EventKind::DirChecked { file_type, missing_from, .. } = &check.kind else {
         unreachable!("first_dir_check returns a DirChecked")
     };

@@ -1,6 +1,6 @@
 //! H17: the socket's filesystem cannot host a socket file (9p, NFS, FUSE, vboxsf, cifs, drvfs...).
 
-use super::facts::{errno_lines, last_dir_check, may_create, no_socket_file, socket_file};
+use super::facts::{errno_lines, last_dir_check, may_create, no_socket_file, socket_file, unexamined_dir};
 use super::filesystems::{hosting, name, Hosting};
 use crate::{per_run, BindTest, EventKind, Evidence, FileType, Finding, Probe, RunRecord, Status};
 
@@ -43,13 +43,7 @@ fn judge(run: &RunRecord) -> Finding {
             found,
         );
     }
-    let Some(check) = last_dir_check(run) else {
-        return Finding::new(
-            Status::Inconclusive,
-            "the socket directory was not examined",
-            vec![Evidence::run(id, "missing: a look at the socket directory")],
-        );
-    };
+    let Some(check) = last_dir_check(run) else { return unexamined_dir(id) };
     let EventKind::DirChecked { dir, file_type, mode, owner, group, fs_magic, as_uid, as_gids, test_bind, .. } =
         &check.kind
     else {

@@ -1,7 +1,5 @@
 //! Building recorded runs by hand, for the probes' unit tests.
 
-use std::collections::BTreeMap;
-
 use crate::{
     ConnectResult, Endpoint, Event, EventKind, Expected, FileType, Lifecycle, Outcome, RunConfig, RunRecord, SpawnMode,
     StdioMode, Timeline,
@@ -14,19 +12,7 @@ pub(crate) fn record(stdio: StdioMode, events: Vec<(u64, EventKind)>) -> RunReco
     let config = RunConfig { spawn: SpawnMode::Detached, lifecycle: Lifecycle::Stays, stdio, ..RunConfig::PRODUCTION };
     let events = Timeline::new(events.into_iter().map(|(t_us, kind)| Event { t_us, kind }).collect());
     let outcome = Outcome::from_timeline(&events);
-    let expected = Expected {
-        session: 28,
-        endpoint: Endpoint::Unix { path: PATH.into() },
-        env: BTreeMap::new(),
-        database: None,
-        sandbox: None,
-        health: None,
-        logs: vec![],
-        pid_file: None,
-        runtimes: vec![],
-        markers: vec![],
-        shebang: None,
-    };
+    let expected = Expected::for_tests(Endpoint::Unix { path: PATH.into() });
     RunRecord { id: 1, clock_origin_ns: 0, config, expected, outcome, events }
 }
 
