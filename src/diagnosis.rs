@@ -161,9 +161,10 @@ fn split_rate(summary: &str) -> (&str, Option<&str>) {
 fn last_words(runs: &[RunRecord]) -> Option<(String, String)> {
     let run = runs.iter().find(|r| !r.outcome.healthy && !r.config.discards_output() && has_lines(r))?;
     let exit = run.events.own_exits().next();
-    // What the worker says once the harness asks it to stop is an answer to that, not why it failed.
-    let stop = run.events.harness_stop_us().unwrap_or(u64::MAX);
-    let end = exit.map_or(stop, |(e, _, _)| e.t_us.min(stop));
+    // What the worker says once the harness asks it to stop is an answer to that, not why it failed. Its own
+    // exit is no bound: whatever it wrote came before it, even when the line is read (and stamped) later, as a
+    // file is.
+    let end = run.events.harness_stop_us().unwrap_or(u64::MAX);
     let listening = run.events.marker(Marker::Listening);
     let after_listening = listening.and_then(|l| run.events.after(l.t_us).find(|e| is_line(e) && e.t_us <= end));
     let (said, line) = match after_listening {
