@@ -16,9 +16,7 @@ pub(crate) const TEST_BIND_PREFIX: &str = ".sockdiag-testbind-";
 /// How long the test bind may take (a network filesystem may hang).
 const TEST_BIND_DEADLINE_MS: u16 = 2000;
 
-/// Binds a uniquely named socket in `dir` from a forked child running as `who`, then removes it. The child only
-/// makes system calls (the harness has threads); it reports the errno through a pipe, so whoever reaps it
-/// (the subreaper thread, or us) does not matter.
+/// Binds a uniquely named socket in `dir` as `who`, then removes it.
 pub(crate) fn test_bind(dir: &Path, who: &Identity) -> BindTest {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let name = format!("{TEST_BIND_PREFIX}{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
@@ -35,40 +33,66 @@ pub(crate) fn test_bind(dir: &Path, who: &Identity) -> BindTest {
     }
     let Ok(cpath) = CString::new(bytes) else { return BindTest::NotTried { why: "NUL in the path".into() } };
     let me = Identity::current();
-    let switch = me.uid != who.uid || me.gid != who.gid;
+    let errno = if me.uid != who.uid || me.gid != who.gid {
+        bind_in_child(&addr, &cpath, &path, who)
+    } else {
+        bind_on_thread(path)
+    };
+    match errno {
+        Ok(0) => BindTest::Bound,
+        Ok(e) => BindTest::Failed { errno: format!("{:?}", nix::errno::Errno::from_raw(e)) },
+        Err(why) => BindTest::NotTried { why },
+    }
+}
+
+/// As the harness itself: a thread binds (a hung filesystem holds the thread, not the run) and reports the errno.
+fn bind_on_thread(path: std::path::PathBuf) -> Result<i32, String> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        let errno = match std::os::unix::net::UnixListener::bind(&path) {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&path);
+                0
+            }
+            Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
+        };
+        let _ = tx.send(errno);
+    });
+    rx.recv_timeout(std::time::Duration::from_millis(TEST_BIND_DEADLINE_MS.into()))
+        .map_err(|_| format!("the test bind did not finish in {TEST_BIND_DEADLINE_MS} ms"))
+}
+
+/// As another user: a forked child switches to `who`. It only makes system calls (the harness has threads) and
+/// reports the errno through a pipe, so whoever reaps it (the subreaper thread, or us) does not matter.
+fn bind_in_child(addr: &libc::sockaddr_un, cpath: &CString, path: &Path, who: &Identity) -> Result<i32, String> {
     let groups: Vec<libc::gid_t> = who.groups.clone();
     let Ok((read_end, write_end)) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) else {
-        return BindTest::NotTried { why: "no pipe".into() };
+        return Err("no pipe".into());
     };
     // SAFETY: the child calls only async-signal-safe functions on data prepared before the fork, then _exit.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         // SAFETY: as above; every pointer refers to memory that lives until _exit.
-        unsafe { child_bind(&addr, &cpath, switch, who, &groups, std::os::fd::AsRawFd::as_raw_fd(&write_end)) }
+        unsafe { child_bind(addr, cpath, who, &groups, std::os::fd::AsRawFd::as_raw_fd(&write_end)) }
     }
     drop(write_end);
     if pid < 0 {
-        return BindTest::NotTried { why: "fork failed".into() };
+        return Err("fork failed".into());
     }
     let errno = read_errno(&read_end);
     if errno.is_none() {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(path);
     }
     // The subreaper thread may have reaped it already: ECHILD is fine.
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-    match errno {
-        Some(0) => BindTest::Bound,
-        Some(e) => BindTest::Failed { errno: format!("{:?}", nix::errno::Errno::from_raw(e)) },
-        None => BindTest::NotTried { why: format!("the test bind did not finish in {TEST_BIND_DEADLINE_MS} ms") },
-    }
+    errno.ok_or_else(|| format!("the test bind did not finish in {TEST_BIND_DEADLINE_MS} ms"))
 }
 
 /// In the forked child: become `who`, bind, unlink, report the errno (0 on success), exit.
 unsafe fn child_bind(
     addr: &libc::sockaddr_un,
     path: &CString,
-    switch: bool,
     who: &Identity,
     groups: &[libc::gid_t],
     report: i32,
@@ -79,11 +103,7 @@ unsafe fn child_bind(
     libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, report_fd.saturating_sub(1), 0 as libc::c_uint);
     libc::syscall(libc::SYS_close_range, report_fd + 1, libc::c_uint::MAX, 0 as libc::c_uint);
     let mut result = 0;
-    if switch
-        && (libc::setgroups(groups.len(), groups.as_ptr()) != 0
-            || libc::setgid(who.gid) != 0
-            || libc::setuid(who.uid) != 0)
-    {
+    if libc::setgroups(groups.len(), groups.as_ptr()) != 0 || libc::setgid(who.gid) != 0 || libc::setuid(who.uid) != 0 {
         result = errno();
     }
     if result == 0 {
