@@ -78,6 +78,11 @@ fn report(out: &Out, r: &Report) {
 /// Runs the launcher; returns its exit code.
 pub(crate) fn main(args: LaunchArgs) -> i32 {
     let out: Out = Arc::new(Mutex::new(std::io::stdout()));
+    // A session of its own, as a hook runs apart from the tool that calls it: an attached worker shares it.
+    if let Err(e) = nix::unistd::setsid() {
+        report(&out, &Report::Failed { text: format!("setsid: {e}") });
+        return 1;
+    }
     let mut waiters = Vec::new();
     let mut readers = Vec::new();
     // Undrained pipes: held open, never read, until the launcher ends.

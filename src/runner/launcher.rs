@@ -10,14 +10,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use sockdiag_probes::{EventKind, Lifecycle, Marker, RunConfig, SpawnMode, StdioMode, Stream};
 
+use super::marker::RUN_MARKER;
 use super::reaper;
 use crate::launcher::protocol::{self, Report};
 use crate::launcher::{stdio_name, SUBCOMMAND};
 use crate::observers::output::{LineSplitter, Markers};
 use crate::observers::{fs, Msg, Sink};
-
-/// The environment variable every process of a run inherits, so leftovers can be found by `/proc/<pid>/environ`.
-pub(crate) const RUN_MARKER: &str = "SOCKDIAG_RUN";
 
 /// Everything needed to start one run's launcher.
 pub(crate) struct Launch<'a> {
@@ -35,7 +33,7 @@ pub(crate) struct Launch<'a> {
     pub(crate) user: Option<u32>,
 }
 
-/// Starts the launcher in a session of its own (as a hook runs apart from the tool that calls it), so an attached
+/// Starts the launcher, which puts itself in a session of its own (as a hook runs apart from the tool that calls it), so an attached
 /// worker shares the launcher's session and group, and a detached one has its own.
 pub(crate) fn spawn(launch: &Launch, sink: &Sink) -> anyhow::Result<Child> {
     let exe = std::env::current_exe().context("cannot find sockdiag's own executable")?;
@@ -57,12 +55,8 @@ pub(crate) fn spawn(launch: &Launch, sink: &Sink) -> anyhow::Result<Child> {
     cmd.arg("--").arg(launch.program).args(&launch.args);
     cmd.current_dir(launch.cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
     cmd.envs(launch.env.iter().map(|(k, v)| (k, v))).env(RUN_MARKER, &launch.marker);
-    // SAFETY: setsid is async-signal-safe and touches nothing of the parent's state.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-            nix::unistd::setsid().map(drop).map_err(std::io::Error::from)
-        });
-    }
+    // The launcher makes its own session as it starts: without a pre_exec hook the standard library spawns with
+    // posix_spawn (vfork), not a fork that copies all of sockdiag's page tables.
     reaper::spawn(&mut cmd, sink, true).context("cannot start the launcher")
 }
 
