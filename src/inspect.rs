@@ -102,7 +102,7 @@ pub(crate) fn look(profile: &Profile, session: u64) -> anyhow::Result<RunRecord>
         Ok(kernel) => {
             kernel_sockets::listener_files(&table.listeners(), &kernel).into_iter().for_each(&mut record);
             if fs::file_type(Path::new(&path)) == FileType::Socket {
-                kernel_sockets::path_holder(Path::new(&path), &kernel).into_iter().for_each(&mut record);
+                kernel_sockets::path_holder(Path::new(&path), &kernel, &[]).into_iter().for_each(&mut record);
             }
         }
         Err(e) => record(EventKind::Note { text: format!("sock_diag unavailable: {e}") }),

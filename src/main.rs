@@ -179,6 +179,7 @@ fn diagnose(opts: &RunOptions) -> anyhow::Result<Diagnosis> {
         launcher_exit: std::time::Duration::from_millis(opts.launcher_exit_ms),
         token,
         runtimes,
+        database: runner::DatabaseTemplate::prepare(&profile, opts.session)?,
     };
     let progress = report::progress::Progress::new(configs.len());
     let runs = runner::run_all(&plan, &configs, jobs, &|run| progress.done(run))?;

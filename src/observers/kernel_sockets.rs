@@ -82,14 +82,20 @@ fn vfs_of(v: &netlink_packet_sock_diag::unix::nlas::Vfs) -> (u64, u64) {
     (u64::from(inode), libc::makedev(kdev >> 20, kdev & 0xfffff))
 }
 
-/// The socket file at `path` and the live socket bound to it, if any (with the pids holding that socket).
-pub(crate) fn path_holder(path: &Path, table: &[KernelSocket]) -> Option<EventKind> {
+/// The socket file at `path` and the live socket bound to it, if any (with the pids holding that socket). The
+/// holders are looked for among `likely` first (the run's processes); only when none of them holds it, in every
+/// process of the system.
+pub(crate) fn path_holder(path: &Path, table: &[KernelSocket], likely: &[i32]) -> Option<EventKind> {
     let meta = std::fs::symlink_metadata(path).ok()?;
     let file = (meta.ino(), meta.dev());
-    let holder = table.iter().filter(|s| s.vfs == Some(file)).max_by_key(|s| s.listening).map(|s| Holder {
-        socket_inode: s.inode,
-        listening: s.listening,
-        pids: holders_of(&[s.inode]).remove(&s.inode).unwrap_or_default(),
+    let holder = table.iter().filter(|s| s.vfs == Some(file)).max_by_key(|s| s.listening).map(|s| {
+        let among_likely = holders_among(likely, s.inode);
+        let pids = if among_likely.is_empty() {
+            holders_of(&[s.inode]).remove(&s.inode).unwrap_or_default()
+        } else {
+            among_likely
+        };
+        Holder { socket_inode: s.inode, listening: s.listening, pids }
     });
     Some(EventKind::PathHolder { path: path.display().to_string(), file_inode: meta.ino(), holder })
 }
@@ -111,6 +117,16 @@ pub(crate) fn listener_files(listeners: &[(i32, u64, String)], table: &[KernelSo
             })
         })
         .collect()
+}
+
+/// Which of `pids` hold the socket `inode` open.
+fn holders_among(pids: &[i32], inode: u64) -> Vec<i32> {
+    let holds = |pid: i32| {
+        procfs::process::Process::new(pid)
+            .and_then(|p| p.fd())
+            .is_ok_and(|fds| fds.flatten().any(|fd| matches!(fd.target, FDTarget::Socket(i) if i == inode)))
+    };
+    pids.iter().copied().filter(|&pid| holds(pid)).collect()
 }
 
 /// Which processes hold each socket inode open, from every `/proc/<pid>/fd`.
@@ -143,7 +159,7 @@ mod tests {
         let path = dir.path().join("l.sock");
         let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
         let table = dump().unwrap();
-        let Some(EventKind::PathHolder { holder: Some(h), .. }) = path_holder(&path, &table) else {
+        let Some(EventKind::PathHolder { holder: Some(h), .. }) = path_holder(&path, &table, &[]) else {
             panic!("the listener owns its file")
         };
         assert!(h.listening && h.pids.contains(&(std::process::id() as i32)));
@@ -151,7 +167,7 @@ mod tests {
         // A process this test binary is forking at the same moment may hold a copy of the socket until its exec:
         // what must hold is that we no longer do. (Stale files proper are tested end to end, across processes.)
         let table = dump().unwrap();
-        let Some(EventKind::PathHolder { holder, .. }) = path_holder(&path, &table) else {
+        let Some(EventKind::PathHolder { holder, .. }) = path_holder(&path, &table, &[]) else {
             panic!("the file is there")
         };
         assert!(holder.is_none_or(|h| !h.pids.contains(&(std::process::id() as i32))));

@@ -11,8 +11,6 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-use super::launcher::RUN_MARKER;
-
 /// How long workers get between SIGTERM and SIGKILL; the whole stop stays well under 2 s.
 const TERM_GRACE: Duration = Duration::from_millis(1000);
 const KILL_GRACE: Duration = Duration::from_millis(500);
@@ -60,7 +58,7 @@ pub(crate) fn install(token: String, keep_sandbox: bool) -> anyhow::Result<()> {
 }
 
 /// SIGTERM to every marked process, SIGKILL to those still there after the grace period.
-fn stop_all(token: &str) {
+pub(crate) fn stop_all(token: &str) {
     for (signal, grace) in [(Signal::SIGTERM, TERM_GRACE), (Signal::SIGKILL, KILL_GRACE)] {
         let pids = marked(token);
         if pids.is_empty() {
@@ -73,20 +71,10 @@ fn stop_all(token: &str) {
     }
 }
 
-/// Live (non-zombie) processes whose environment carries a marker of this invocation.
+/// Live (non-zombie) processes whose environment carries a marker of this invocation, wherever they are.
 pub(crate) fn marked(token: &str) -> Vec<i32> {
     let prefix = format!("{token}-");
-    let Ok(all) = procfs::process::all_processes() else { return vec![] };
-    all.flatten()
-        .filter(|p| p.stat().is_ok_and(|s| s.state != 'Z'))
-        .filter(|p| {
-            p.environ()
-                .ok()
-                .and_then(|env| env.get(std::ffi::OsStr::new(RUN_MARKER)).cloned())
-                .is_some_and(|m| m.to_string_lossy().starts_with(&prefix))
-        })
-        .map(|p| p.pid())
-        .collect()
+    super::marker::processes_everywhere(|m| m.starts_with(&prefix))
 }
 
 /// Waits, on pidfds, until every pid has exited or the grace period ends.

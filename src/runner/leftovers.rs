@@ -8,8 +8,6 @@ use std::path::PathBuf;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::launcher::RUN_MARKER;
-
 /// Prefix of every sandbox directory in the temp dir.
 pub(crate) const SANDBOX_PREFIX: &str = "sockdiag-";
 
@@ -62,16 +60,7 @@ fn dead_owner(tag: &str) -> bool {
 }
 
 fn orphan_processes() -> Vec<i32> {
-    let Ok(all) = procfs::process::all_processes() else { return vec![] };
-    all.flatten()
-        .filter(|p| {
-            p.environ()
-                .ok()
-                .and_then(|env| env.get(std::ffi::OsStr::new(RUN_MARKER)).cloned())
-                .is_some_and(|m| dead_owner(&m.to_string_lossy()))
-        })
-        .map(|p| p.pid())
-        .collect()
+    super::marker::processes_everywhere(dead_owner)
 }
 
 fn orphan_sandboxes() -> Vec<PathBuf> {

@@ -4,6 +4,7 @@
 pub(crate) mod interrupt;
 mod launcher;
 pub(crate) mod leftovers;
+mod marker;
 mod port;
 mod reaper;
 mod run_loop;
@@ -17,6 +18,7 @@ use std::sync::Mutex;
 use sockdiag_probes::{RunConfig, RunRecord, RuntimeInstall};
 
 use crate::profile::Profile;
+pub(crate) use sandbox::DatabaseTemplate;
 
 /// What every run of one invocation shares.
 pub(crate) struct Plan<'a> {
@@ -29,6 +31,8 @@ pub(crate) struct Plan<'a> {
     pub(crate) token: String,
     /// The profile's runtimes and where each was found.
     pub(crate) runtimes: Vec<RuntimeInstall>,
+    /// The database every run starts with.
+    pub(crate) database: Option<DatabaseTemplate>,
 }
 
 /// Runs every configuration, `jobs` at a time; `on_done` is called as each run finishes (for progress).
@@ -56,5 +60,7 @@ pub(crate) fn run_all(
             });
         }
     });
+    // Each run stopped its own processes; one look over the whole system makes sure none outlives us.
+    interrupt::stop_all(&plan.token);
     results.into_inner().expect("results lock").into_iter().map(|r| r.expect("every run ran")).collect()
 }

@@ -21,7 +21,7 @@ use sockdiag_probes::{
 use super::launcher::{self, Launch};
 use super::sandbox::Sandbox;
 use super::tcp_watch::{Found, TcpWatch};
-use super::{port, reaper, runtime, Plan};
+use super::{marker, port, reaper, runtime, Plan};
 use crate::error::UsageError;
 use crate::identity::Identity;
 use crate::observers::logs::LogFiles;
@@ -47,10 +47,9 @@ const TERM_GRACE: Duration = Duration::from_millis(500);
 pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Result<RunRecord> {
     let profile = plan.profile;
     let mut sandbox = Sandbox::create(id)?;
-    let real = profile.real_vars(plan.session);
     let port = if profile.uses_port { port::free_loopback_port()? } else { 0 };
     let vars = profile.sandbox_vars(plan.session, &sandbox.home, &sandbox.data, port);
-    let database = sandbox.prepare_database(profile, &real, &vars)?;
+    let database = sandbox.install_database(plan.database.as_ref(), profile, &vars)?;
     let who = match config.user {
         RunAs::Invoker => Identity::current(),
         RunAs::Uid(uid) => {
@@ -335,7 +334,7 @@ impl<'a> Observation<'a> {
         if self.viewed.contains(&pid) {
             return;
         }
-        if let Some(view) = worker_view::view(pid, &self.env_keys, Some((launcher::RUN_MARKER, &self.marker))) {
+        if let Some(view) = worker_view::view(pid, &self.env_keys, Some((marker::RUN_MARKER, &self.marker))) {
             self.viewed.insert(pid);
             self.record(view);
         }
@@ -378,7 +377,7 @@ impl<'a> Observation<'a> {
         let files = kernel_sockets::listener_files(&listeners, &table);
         self.record_all(files);
         if fs::file_type(Path::new(&self.expected_path)) == sockdiag_probes::FileType::Socket {
-            if let Some(held) = kernel_sockets::path_holder(Path::new(&self.expected_path), &table) {
+            if let Some(held) = kernel_sockets::path_holder(Path::new(&self.expected_path), &table, &self.live_pids()) {
                 self.record(held);
             }
         }
@@ -501,7 +500,7 @@ impl<'a> Observation<'a> {
 
     /// Processes of the run that no tree walk found (a daemon whose parent is gone), by the run's env marker.
     fn find_stragglers(&mut self) {
-        for pid in marked_processes(&self.marker) {
+        for pid in marker::processes_of_run(&self.marker) {
             if !self.exited.contains(&pid) && Some(pid) != self.launcher {
                 self.adopt(pid);
             }
@@ -540,8 +539,8 @@ impl<'a> Observation<'a> {
             }
             self.record_all(changes);
         }
-        let (pids, marker) = (&self.pids, &self.marker);
-        let ours = |pid: i32| pids.contains(&pid) || carries_marker(pid, marker);
+        let (pids, run_marker) = (&self.pids, self.marker.as_str());
+        let ours = |pid: i32| pids.contains(&pid) || marker::marker_of(pid).as_deref() == Some(run_marker);
         let netns = tree.first().copied().unwrap_or(std::process::id() as i32);
         if let Some(found) = self.tcp.as_mut().map(|t| t.look(netns, &scan, &ours)) {
             self.take(found);
@@ -584,7 +583,7 @@ impl<'a> Observation<'a> {
 
     /// True when `pid` is a process of this run (adopted, or carrying the run's marker).
     fn is_ours(&self, pid: i32) -> bool {
-        self.pids.contains(&pid) || carries_marker(pid, &self.marker)
+        self.pids.contains(&pid) || marker::marker_of(pid).as_deref() == Some(self.marker.as_str())
     }
 
     /// Reads the pid file; records it when what it says changed, or always when `force` (the end state).
@@ -669,7 +668,7 @@ impl<'a> Observation<'a> {
     fn stop_everything(&mut self) {
         self.stop_politely();
         for _ in 0..3 {
-            let left = marked_processes(&self.marker);
+            let left = marker::processes_of_run(&self.marker);
             if left.is_empty() {
                 return;
             }
@@ -758,26 +757,4 @@ impl<'a> Observation<'a> {
         }
         true
     }
-}
-
-/// Live processes whose environment carries this run's marker.
-fn marked_processes(marker: &str) -> Vec<i32> {
-    let needle = std::ffi::OsString::from(marker);
-    let Ok(all) = procfs::process::all_processes() else { return vec![] };
-    all.flatten()
-        .filter(|p| p.stat().is_ok_and(|s| s.state != 'Z'))
-        .filter(|p| {
-            p.environ().is_ok_and(|env: std::collections::HashMap<_, _>| {
-                env.get(std::ffi::OsStr::new(launcher::RUN_MARKER)) == Some(&needle)
-            })
-        })
-        .map(|p| p.pid())
-        .collect()
-}
-
-/// True when the live process `pid` carries this run's marker in its environment.
-fn carries_marker(pid: i32, marker: &str) -> bool {
-    procfs::process::Process::new(pid).and_then(|p| p.environ()).is_ok_and(|env| {
-        env.get(std::ffi::OsStr::new(launcher::RUN_MARKER)).is_some_and(|v| v == std::ffi::OsStr::new(marker))
-    })
 }

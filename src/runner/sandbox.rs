@@ -1,5 +1,5 @@
 //! The sandbox: a private 0700 directory per run with `home/` and `data/`, the profile's database copied in
-//! (SQLite backup API) or seeded, so a run never touches the user's real files.
+//! (from a copy made once per invocation), so a run never touches the user's real files.
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -11,6 +11,60 @@ use crate::error::UsageError;
 use crate::identity::Identity;
 use crate::profile::{Profile, Vars};
 
+/// The profile's database as every run starts with it, made once per invocation: a consistent copy of the
+/// user's (SQLite backup API), or seeded from `seed_sql`. Each run gets a plain copy of this file.
+pub(crate) struct DatabaseTemplate {
+    _dir: tempfile::TempDir,
+    /// None when there is neither a database nor seed SQL: the worker starts without one.
+    file: Option<PathBuf>,
+}
+
+impl DatabaseTemplate {
+    pub(crate) fn prepare(profile: &Profile, session: u64) -> anyhow::Result<Option<DatabaseTemplate>> {
+        let Some(db) = &profile.database else { return Ok(None) };
+        let dir = private_dir("db")?;
+        let real = profile.real_vars(session);
+        let inside = profile.sandbox_vars(session, dir.path(), dir.path(), 0);
+        let source = PathBuf::from(real.expand(&db.path));
+        let target = dir.path().join("database");
+        let file = if source.is_file() {
+            if !crate::observers::database::is_sqlite(&source) {
+                return Err(UsageError(format!("database {}: not a SQLite database", source.display())).into());
+            }
+            let conn = Connection::open_with_flags(&source, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(|e| UsageError(format!("database {}: {e}", source.display())))?;
+            conn.busy_timeout(std::time::Duration::from_millis(500))?;
+            conn.backup(rusqlite::DatabaseName::Main, &target, None)
+                .map_err(|e| UsageError(format!("database {}: cannot copy it: {e}", source.display())))?;
+            check_query(&target, &db.session_query, session)
+                .map_err(|e| UsageError(format!("database {}: database.session_query fails: {e}", source.display())))?;
+            Some(target)
+        } else if let Some(seed) = &db.seed_sql {
+            let seed_path = profile.dir.join(inside.expand(seed));
+            let sql = std::fs::read_to_string(&seed_path)
+                .map_err(|e| UsageError(format!("database.seed_sql {}: {e}", seed_path.display())))?;
+            let conn = Connection::open(&target)?;
+            conn.execute_batch(&sql.replace("{session}", &session.to_string()))
+                .map_err(|e| UsageError(format!("database.seed_sql {}: {e}", seed_path.display())))?;
+            Some(target)
+        } else {
+            None
+        };
+        Ok(Some(DatabaseTemplate { _dir: dir, file }))
+    }
+}
+
+/// A private (0700) directory of this invocation in the temp dir, removed on interrupt and found as a leftover
+/// if sockdiag is killed.
+fn private_dir(tag: &str) -> anyhow::Result<tempfile::TempDir> {
+    super::interrupt::create_sandbox(|| {
+        tempfile::Builder::new()
+            .prefix(&format!("{}{}-{tag}-", super::leftovers::SANDBOX_PREFIX, std::process::id()))
+            .tempdir()
+            .context("cannot create the sandbox")
+    })
+}
+
 pub(crate) struct Sandbox {
     dir: Option<tempfile::TempDir>,
     pub(crate) root: PathBuf,
@@ -20,12 +74,7 @@ pub(crate) struct Sandbox {
 
 impl Sandbox {
     pub(crate) fn create(run_id: usize) -> anyhow::Result<Sandbox> {
-        let dir = super::interrupt::create_sandbox(|| {
-            tempfile::Builder::new()
-                .prefix(&format!("{}{}-run{run_id}-", super::leftovers::SANDBOX_PREFIX, std::process::id()))
-                .tempdir()
-                .context("cannot create the sandbox")
-        })?;
+        let dir = private_dir(&format!("run{run_id}"))?;
         let root = dir.path().to_path_buf();
         let mk = |name: &str| -> anyhow::Result<PathBuf> {
             let p = root.join(name);
@@ -39,37 +88,21 @@ impl Sandbox {
         Ok(Sandbox { dir: Some(dir), root, home, data })
     }
 
-    /// Copies the profile's database from the real system into the sandbox, or seeds it from `seed_sql`.
-    pub(crate) fn prepare_database(
+    /// Puts the invocation's copy of the profile's database where the profile says, inside the sandbox.
+    pub(crate) fn install_database(
         &self,
+        template: Option<&DatabaseTemplate>,
         profile: &Profile,
-        real: &Vars,
         inside: &Vars,
     ) -> anyhow::Result<Option<PathBuf>> {
-        let Some(db) = &profile.database else { return Ok(None) };
-        let source = PathBuf::from(real.expand(&db.path));
+        let (Some(template), Some(db)) = (template, &profile.database) else { return Ok(None) };
         let target = PathBuf::from(inside.expand(&db.path));
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        if source.is_file() {
-            if !crate::observers::database::is_sqlite(&source) {
-                return Err(UsageError(format!("database {}: not a SQLite database", source.display())).into());
-            }
-            let conn = Connection::open_with_flags(&source, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .map_err(|e| UsageError(format!("database {}: {e}", source.display())))?;
-            conn.busy_timeout(std::time::Duration::from_millis(500))?;
-            conn.backup(rusqlite::DatabaseName::Main, &target, None)
-                .map_err(|e| UsageError(format!("database {}: cannot copy it: {e}", source.display())))?;
-            check_query(&target, &db.session_query, inside.session)
-                .map_err(|e| UsageError(format!("database {}: database.session_query fails: {e}", source.display())))?;
-        } else if let Some(seed) = &db.seed_sql {
-            let seed_path = profile.dir.join(inside.expand(seed));
-            let sql = std::fs::read_to_string(&seed_path)
-                .map_err(|e| UsageError(format!("database.seed_sql {}: {e}", seed_path.display())))?;
-            let conn = Connection::open(&target)?;
-            conn.execute_batch(&sql.replace("{session}", &inside.session.to_string()))
-                .map_err(|e| UsageError(format!("database.seed_sql {}: {e}", seed_path.display())))?;
+        if let Some(file) = &template.file {
+            std::fs::copy(file, &target)
+                .with_context(|| format!("cannot copy the database to {}", target.display()))?;
         }
         Ok(Some(target))
     }
