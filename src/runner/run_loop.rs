@@ -113,6 +113,8 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
     if let (Some(db), Some(section)) = (&database, &profile.database) {
         obs.record(database::lookup(db, &section.session_query, plan.session));
     }
+    // The watcher's first event, before the worker starts (see `fs::watch`).
+    obs.sync_fs();
     let mut env: Vec<(String, String)> = vec![("HOME".into(), sandbox.home.display().to_string())];
     env.extend(expected.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     let launch = Launch {
@@ -142,7 +144,10 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
         .collect();
 
     obs.watch_until_done();
-    obs.sync_fs();
+    if let Some(lag) = obs.sync_fs() {
+        // How late the fs observer runs behind the kernel now: the probes widen their tolerance by it.
+        obs.record(EventKind::FsLag { us: lag.as_micros() as u64 });
+    }
     obs.stop_everything();
     obs.drain_output();
     drop(watcher);
@@ -605,12 +610,11 @@ impl<'a> Observation<'a> {
     }
 
     /// Waits (with a deadline) until the fs observer has delivered everything that happened so far: a file the
-    /// harness creates in a watched directory comes back after every earlier event (one inotify queue).
-    fn sync_fs(&mut self) {
+    /// harness creates in a watched directory comes back after every earlier event (one inotify queue). Returns
+    /// how long that took.
+    fn sync_fs(&mut self) -> Option<Duration> {
         self.fs_synced = false;
-        if std::fs::File::create(&self.fs_barrier).is_err() {
-            return;
-        }
+        std::fs::File::create(&self.fs_barrier).ok()?;
         let made = Instant::now();
         let deadline = made + FS_SYNC;
         while !self.fs_synced {
@@ -621,11 +625,9 @@ impl<'a> Observation<'a> {
                 Err(_) => break,
             }
         }
-        if self.fs_synced {
-            // How late the fs observer runs behind the kernel now: the probes widen their tolerance by it.
-            self.record(EventKind::FsLag { us: made.elapsed().as_micros() as u64 });
-        }
+        let lag = made.elapsed();
         let _ = std::fs::remove_file(&self.fs_barrier);
+        self.fs_synced.then_some(lag)
     }
 
     fn check_databases(&mut self, files: &[(i32, PathBuf)]) {
