@@ -143,3 +143,52 @@ pub(crate) fn file_type(path: &Path) -> FileType {
         Err(_) => FileType::Gone,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observers::Clock;
+
+    fn sink() -> (Sink, crossbeam_channel::Receiver<Msg>) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        (Sink { clock: Clock::start(), tx }, rx)
+    }
+
+    #[test]
+    fn a_socket_in_a_new_directory_is_seen_and_the_reader_runs_real_time_as_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let expected = dir.path().join("data/worker-1.sock");
+        let barrier = dir.path().join("barrier");
+        let interest = Interest {
+            expected: Some(expected.clone()),
+            tailed: vec![],
+            logs: (vec![], Arc::new(AtomicBool::new(false))),
+            barrier: barrier.clone(),
+        };
+        let (sink, rx) = sink();
+        let _watcher = watch(&[dir.path().to_path_buf()], interest, sink).unwrap();
+        std::fs::File::create(&barrier).unwrap();
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        assert!(matches!(rx.recv_deadline(deadline), Ok(Msg::FsSynced)));
+        if nix::unistd::geteuid().is_root() {
+            let fifo = procfs::process::Process::myself().unwrap().tasks().unwrap().flatten().any(|t| {
+                t.stat().is_ok_and(|s| s.comm.starts_with("notify-rs") && s.policy == Some(libc::SCHED_FIFO as u32))
+            });
+            assert!(fifo, "after its first event the watcher's thread is SCHED_FIFO");
+        }
+        let created = |path: &Path| {
+            std::iter::from_fn(|| rx.recv_deadline(deadline).ok()).find_map(|m| match m {
+                Msg::Event(e) => match e.kind {
+                    EventKind::FileCreated { path: p, file_type } if p == path.display().to_string() => Some(file_type),
+                    _ => None,
+                },
+                _ => None,
+            })
+        };
+        // The new directory is watched once its creation has been reported.
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        assert_eq!(created(&dir.path().join("data")), Some(FileType::Dir));
+        let _listener = std::os::unix::net::UnixListener::bind(&expected).unwrap();
+        assert_eq!(created(&expected), Some(FileType::Socket));
+    }
+}

@@ -130,3 +130,17 @@ fn read_errno(fd: &std::os::fd::OwnedFd) -> Option<i32> {
     let n = nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(fd), &mut bytes).ok()?;
     (n == 4).then(|| i32::from_ne_bytes(bytes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_bind_reports_its_errno() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_a_dir = dir.path().join("file");
+        std::fs::write(&not_a_dir, b"").unwrap();
+        assert_eq!(test_bind(&not_a_dir, &Identity::current()), BindTest::Failed { errno: "ENOTDIR".into() });
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "nothing is left behind");
+    }
+}

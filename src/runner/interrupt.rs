@@ -29,7 +29,7 @@ pub(crate) fn create_sandbox(
     Ok(dir)
 }
 
-pub(crate) fn unregister_sandbox(dir: &PathBuf) {
+pub(crate) fn unregister_sandbox(dir: &std::path::Path) {
     if let Some(list) = SANDBOXES.lock().expect("sandbox list").as_mut() {
         list.retain(|d| d != dir);
     }

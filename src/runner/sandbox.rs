@@ -14,7 +14,7 @@ use crate::profile::{Profile, Vars};
 /// The profile's database as every run starts with it, made once per invocation: a consistent copy of the
 /// user's (SQLite backup API), or seeded from `seed_sql`. Each run gets a plain copy of this file.
 pub(crate) struct DatabaseTemplate {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     /// None when there is neither a database nor seed SQL: the worker starts without one.
     file: Option<PathBuf>,
 }
@@ -50,7 +50,7 @@ impl DatabaseTemplate {
         } else {
             None
         };
-        Ok(Some(DatabaseTemplate { _dir: dir, file }))
+        Ok(Some(DatabaseTemplate { dir, file }))
     }
 }
 
@@ -148,6 +148,12 @@ fn check_query(db: &Path, query: &str, session: u64) -> rusqlite::Result<()> {
     match conn.query_row(query, [session as i64], |_| Ok(())) {
         Ok(()) | Err(rusqlite::Error::QueryReturnedNoRows) => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+impl Drop for DatabaseTemplate {
+    fn drop(&mut self) {
+        super::interrupt::unregister_sandbox(self.dir.path());
     }
 }
 
