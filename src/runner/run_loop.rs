@@ -177,6 +177,13 @@ fn endpoint(profile: &Profile, vars: &Vars) -> anyhow::Result<Endpoint> {
     })
 }
 
+/// How soon an observation calls for a fresh look at the worker.
+enum Look {
+    Now,
+    Soon,
+    Later,
+}
+
 /// The state of one run's observation.
 struct Observation<'a> {
     plan: &'a Plan<'a>,
@@ -312,14 +319,18 @@ impl<'a> Observation<'a> {
     }
 
     /// Records output lines (stamped when read); right after a "listening" line, what is at the expected path.
-    fn record_lines(&mut self, lines: Vec<(Instant, EventKind)>) {
+    /// Returns whether one of them was a "listening" line.
+    fn record_lines(&mut self, lines: Vec<(Instant, EventKind)>) -> bool {
+        let mut any_listening = false;
         for (at, line) in lines {
             let listening = self.is_listening_line(&line);
+            any_listening |= listening;
             self.events.push(self.sink.clock.stamp_at(at, line));
             if listening && !self.expected_path.is_empty() {
                 self.record(launcher::file_check(Path::new(&self.expected_path)));
             }
         }
+        any_listening
     }
 
     /// Takes a process into the run: the reaper routes its exit here, and what it sees is recorded.
@@ -421,13 +432,18 @@ impl<'a> Observation<'a> {
                 deadline = deadline.min(c.max(self.last_change) + settle);
             }
             match self.rx.recv_deadline(deadline) {
-                Ok(msg) => {
-                    if self.handle(msg) {
+                Ok(msg) => match self.handle(msg) {
+                    Look::Now => {
                         self.look();
                         scan_every = SCAN_FIRST;
                         next_scan = Instant::now() + scan_every;
                     }
-                }
+                    Look::Soon => {
+                        scan_every = SCAN_FIRST;
+                        next_scan = next_scan.min(Instant::now() + scan_every);
+                    }
+                    Look::Later => {}
+                },
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
@@ -444,14 +460,14 @@ impl<'a> Observation<'a> {
         }
     }
 
-    /// Records a message; returns true when it calls for a fresh look at the worker.
-    fn handle(&mut self, msg: Msg) -> bool {
+    /// Records a message; returns how soon it calls for a fresh look at the worker.
+    fn handle(&mut self, msg: Msg) -> Look {
         match msg {
             Msg::Event(Event { t_us, kind: EventKind::Exited { pid, status } }) if Some(pid) == self.launcher => {
                 self.launcher_alive = false;
                 self.events.push(Event { t_us, kind: EventKind::LauncherExited { pid, status } });
                 self.last_change = Instant::now();
-                true
+                Look::Now
             }
             Msg::Worker { pid, at_ns } => {
                 self.events.push(self.sink.clock.stamp_ns(at_ns, EventKind::Spawned { pid, argv: self.argv.clone() }));
@@ -461,7 +477,7 @@ impl<'a> Observation<'a> {
                 }
                 self.adopt(pid);
                 self.last_change = Instant::now();
-                true
+                Look::Now
             }
             Msg::Event(event) => {
                 let interesting = !matches!(event.kind, EventKind::Line { .. }) || self.is_listening_line(&event.kind);
@@ -480,22 +496,33 @@ impl<'a> Observation<'a> {
                 if interesting {
                     self.last_change = Instant::now();
                 }
-                interesting || self.connected_at.is_none()
+                self.look_after(interesting)
             }
             Msg::Grew(path) => {
                 let mut lines = self.tails.iter_mut().find(|t| t.path == path).map(Tail::read_new).unwrap_or_default();
                 lines.extend(self.logs.read(&path));
-                self.record_lines(lines);
-                true
+                let listening = self.record_lines(lines);
+                self.look_after(listening)
             }
             Msg::Closed => {
                 self.open_streams = self.open_streams.saturating_sub(1);
-                false
+                Look::Later
             }
             Msg::FsSynced => {
                 self.fs_synced = true;
-                false
+                Look::Later
             }
+        }
+    }
+
+    /// An observation that can change what a look finds (an exit, a file, a "listening" line) calls for one now.
+    /// Before the worker serves, any output is a sign of progress: a look soon, at most one per `SCAN_FIRST` however
+    /// chatty the worker (reading its /proc takes locks its own start-up needs).
+    fn look_after(&self, interesting: bool) -> Look {
+        match (interesting, self.connected_at) {
+            (true, _) => Look::Now,
+            (false, None) => Look::Soon,
+            (false, Some(_)) => Look::Later,
         }
     }
 
