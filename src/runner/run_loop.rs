@@ -214,6 +214,8 @@ struct Observation<'a> {
     pid_file: Option<PathBuf>,
     last_pid_file: Option<(Option<i32>, PidFileState)>,
     files_checked: HashSet<PathBuf>,
+    /// SQLite files the tree opened whose session row is still to be looked up.
+    databases_opened: Vec<PathBuf>,
     last_connect: Option<ConnectResult>,
     /// The latest repeat of a refused connect, recorded only when the result changes: with the first refusal it
     /// bounds how long the endpoint refused, whatever the delay before the next attempt.
@@ -270,6 +272,7 @@ impl<'a> Observation<'a> {
             pid_file: expected.pid_file.as_ref().map(PathBuf::from),
             last_pid_file: None,
             files_checked: HashSet::new(),
+            databases_opened: Vec::new(),
             last_connect: None,
             refused_again: None,
             connected_at: None,
@@ -657,14 +660,27 @@ impl<'a> Observation<'a> {
         self.fs_synced.then_some(lag)
     }
 
+    /// Records the SQLite files the tree holds open, once each. Their session rows are looked up at the end
+    /// (`look_up_sessions`): a query now would compete with the worker's own start-up.
     fn check_databases(&mut self, files: &[(i32, PathBuf)]) {
-        let Some(section) = &self.plan.profile.database else { return };
+        if self.plan.profile.database.is_none() {
+            return;
+        }
         for (pid, path) in files {
-            if !self.files_checked.insert(path.clone()) || !database::is_sqlite(path) {
+            if self.files_checked.contains(path) || !database::is_sqlite(path) {
                 continue;
             }
+            self.files_checked.insert(path.clone());
+            self.databases_opened.push(path.clone());
             self.record(EventKind::DatabaseOpened { pid: *pid, path: path.display().to_string() });
-            let lookup = database::lookup(path, &section.session_query, self.plan.session);
+        }
+    }
+
+    /// The session row in every database the tree was seen holding open.
+    fn look_up_sessions(&mut self) {
+        let Some(section) = &self.plan.profile.database else { return };
+        for path in std::mem::take(&mut self.databases_opened) {
+            let lookup = database::lookup(&path, &section.session_query, self.plan.session);
             self.record(lookup);
         }
     }
@@ -714,6 +730,7 @@ impl<'a> Observation<'a> {
         self.last_connect = None;
         let reachable = self.try_connect() == ConnectResult::Connected;
         self.check_pid_file(true);
+        self.look_up_sessions();
         self.record_end_evidence();
         let live = self.live_pids();
         let file_type = Some(fs::file_type(Path::new(&self.expected_path)))
