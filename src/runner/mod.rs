@@ -7,7 +7,7 @@ pub(crate) mod leftovers;
 mod marker;
 mod port;
 mod reaper;
-mod run_loop;
+mod run;
 pub(crate) mod runtime;
 mod sandbox;
 mod tcp_watch;
@@ -52,7 +52,7 @@ pub(crate) fn run_all(
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(config) = configs.get(i) else { break };
-                let record = run_loop::run_one(plan, i + 1, *config);
+                let record = run::run_one(plan, i + 1, *config);
                 if let Ok(r) = &record {
                     on_done(r);
                 }
