@@ -83,7 +83,7 @@ fn run_promptly() {
 }
 
 /// Starts watching `roots` recursively. Dropping the watcher stops it. Until its first event (see `PROMPT`),
-/// its thread is an ordinary one: the run makes one (`sync`) before the worker starts.
+/// its thread is an ordinary one: the run makes one (`sync_fs`) before the worker starts.
 pub(crate) fn watch(roots: &[PathBuf], interest: Interest, sink: Sink) -> anyhow::Result<RecommendedWatcher> {
     let mut recorded: HashSet<PathBuf> = HashSet::new();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {

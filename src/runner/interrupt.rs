@@ -2,7 +2,7 @@
 //! after a grace period, the sandboxes are removed (unless kept), and sockdiag exits 130 or 143.
 
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -29,7 +29,7 @@ pub(crate) fn create_sandbox(
     Ok(dir)
 }
 
-pub(crate) fn unregister_sandbox(dir: &std::path::Path) {
+pub(crate) fn unregister_sandbox(dir: &Path) {
     if let Some(list) = SANDBOXES.lock().expect("sandbox list").as_mut() {
         list.retain(|d| d != dir);
     }

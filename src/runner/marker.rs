@@ -1,4 +1,4 @@
-//! The run marker: every process of a run inherits `SOCKDIAG_RUN=<sockdiag pid>-<token>-<run id>` in its
+//! The run marker: every process of a run inherits `SOCKDIAG_RUN=<sockdiag pid>-<start time>-<run id>` in its
 //! environment, so the run's processes can be told apart from everything else in `/proc`, even those no tree
 //! walk reaches any more.
 
@@ -57,7 +57,8 @@ mod tests {
         let mut child = std::process::Command::new("sleep").arg("30").env(RUN_MARKER, &marker).spawn().unwrap();
         let mut other = std::process::Command::new("sleep").arg("30").spawn().unwrap();
         let pid = child.id() as i32;
-        // Right after the fork the child still has our environment: wait (with a deadline) for its exec.
+        // spawn returns once the exec is under way, maybe before the kernel has laid out the new environment:
+        // wait for it, with a deadline.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while marker_of(pid).is_none() && std::time::Instant::now() < deadline {
             std::thread::yield_now();
