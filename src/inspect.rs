@@ -98,13 +98,16 @@ pub(crate) fn look(profile: &Profile, session: u64) -> anyhow::Result<RunRecord>
     for &pid in &tree {
         directory::newer_than_process(dir, pid).into_iter().for_each(&mut record);
     }
-    match kernel_sockets::dump() {
-        Ok(kernel) => {
-            kernel_sockets::listener_files(&table.listeners(), &kernel).into_iter().for_each(&mut record);
-            if fs::file_type(Path::new(&path)) == FileType::Socket {
-                kernel_sockets::path_holder(Path::new(&path), &kernel, &[]).into_iter().for_each(&mut record);
-            }
-        }
+    let listeners = table.listeners();
+    let inodes: Vec<u64> = listeners.iter().map(|(_, inode, _)| *inode).collect();
+    let found = kernel_sockets::by_inode(&inodes).and_then(|known| {
+        let files = kernel_sockets::listener_files(&listeners, &known);
+        let is_socket = fs::file_type(Path::new(&path)) == FileType::Socket;
+        let held = if is_socket { kernel_sockets::path_holder(Path::new(&path), &known, &tree)? } else { None };
+        Ok(files.into_iter().chain(held))
+    });
+    match found {
+        Ok(events) => events.for_each(&mut record),
         Err(e) => record(EventKind::Note { text: format!("sock_diag unavailable: {e}") }),
     }
     let file_type = Some(fs::file_type(Path::new(&path))).filter(|t| *t != FileType::Gone);

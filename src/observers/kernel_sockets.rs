@@ -1,13 +1,14 @@
-//! Kernel socket table: every Unix socket on the system with the inode and device of the file it bound, through
-//! sock_diag netlink (UDIAG_SHOW_VFS). It tells whether the socket file at a path belongs to a live socket (and
-//! whose), and whether a listener's file is still the one at its path.
-
+//! Kernel socket table, through sock_diag netlink: Unix sockets with their name and the inode and device of the
+//! file they bound (UDIAG_SHOW_VFS), asked one by one by inode, or all at once (a dump) when the one to find is
+//! not known. It tells whether the socket file at a path belongs to a live socket (and whose), and whether a
+//! listener's file is still the one at its path.
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST};
-use netlink_packet_sock_diag::unix::{nlas::Nla, ShowFlags, StateFlags, UnixRequest};
+use netlink_packet_sock_diag::unix::nlas::{Nla, UnixDiagName};
+use netlink_packet_sock_diag::unix::{ShowFlags, StateFlags, UnixRequest};
 use netlink_packet_sock_diag::{SockDiagMessage, TCP_LISTEN};
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};
 use procfs::process::FDTarget;
@@ -19,29 +20,91 @@ pub(crate) struct KernelSocket {
     pub(crate) listening: bool,
     /// (inode, device) of the file the socket is bound to, for sockets bound to a path.
     pub(crate) vfs: Option<(u64, u64)>,
+    /// What it is bound to: a path, or `@name` for an abstract name (asked of single sockets only).
+    pub(crate) name: Option<String>,
 }
 
 /// Dumps every Unix socket of the system (of this network namespace) with its bound file.
 pub(crate) fn dump() -> std::io::Result<Vec<KernelSocket>> {
+    let socket = connect()?;
+    let mut found = Vec::new();
+    // Every state: a bound socket that does not listen still owns its file.
+    ask(&socket, NLM_F_DUMP, 0, ShowFlags::VFS, |r| found.push(kernel_socket(r)))?;
+    Ok(found)
+}
+
+/// Asks the kernel about each socket inode, one exact request each: what it costs does not grow with the number
+/// of sockets on the system, as a dump or reading `net/unix` does. Inodes this network namespace does not know
+/// are left out.
+pub(crate) fn by_inode(inodes: &[u64]) -> std::io::Result<Vec<KernelSocket>> {
+    let socket = connect()?;
+    let mut found = Vec::new();
+    for &inode in inodes {
+        let Ok(ino) = u32::try_from(inode) else { continue };
+        let answer = ask(&socket, 0, ino, ShowFlags::NAME | ShowFlags::VFS, |r| found.push(kernel_socket(r)));
+        match answer {
+            Ok(()) => {}
+            // Gone meanwhile, or in another network namespace.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(found)
+}
+
+fn kernel_socket(r: netlink_packet_sock_diag::unix::UnixResponse) -> KernelSocket {
+    let mut socket = KernelSocket {
+        inode: u64::from(r.header.inode),
+        listening: r.header.state == TCP_LISTEN,
+        vfs: None,
+        name: None,
+    };
+    for nla in &r.nlas {
+        match nla {
+            Nla::Vfs(v) => socket.vfs = Some(vfs_of(v)),
+            Nla::Name(UnixDiagName::Pathname(p)) => socket.name = Some(p.to_string_lossy().into_owned()),
+            // As net/unix shows it: '@', and every NUL of the name as '@'.
+            Nla::Name(UnixDiagName::Abstract(a)) => {
+                socket.name = Some(format!("@{}", String::from_utf8_lossy(a).replace('\0', "@")))
+            }
+            _ => {}
+        }
+    }
+    socket
+}
+
+fn connect() -> std::io::Result<Socket> {
     let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
     socket.bind_auto()?;
     socket.connect(&SocketAddr::new(0, 0))?;
+    Ok(socket)
+}
+
+/// Sends one sock_diag request for Unix sockets (a dump of all, or the one `inode`) and hands each answer to
+/// `each`. The kernel answers at once, in as many datagrams as it needs; a dump ends with Done, an exact request
+/// with its one answer or an error.
+fn ask(
+    socket: &Socket,
+    flags: u16,
+    inode: u32,
+    show: ShowFlags,
+    mut each: impl FnMut(netlink_packet_sock_diag::unix::UnixResponse),
+) -> std::io::Result<()> {
     let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    header.flags = NLM_F_REQUEST | flags;
+    let dump = flags & NLM_F_DUMP != 0;
     let request = UnixRequest {
-        // Every state: a bound socket that does not listen still owns its file.
         state_flags: StateFlags::from_bits_retain(u32::MAX),
-        inode: 0,
-        show_flags: ShowFlags::VFS,
-        cookie: [0; 8],
+        inode,
+        show_flags: show,
+        // INET_DIAG_NOCOOKIE: no cookie to check.
+        cookie: [0xff; 8],
     };
     let mut packet = NetlinkMessage::new(header, SockDiagMessage::UnixRequest(request).into());
     packet.finalize();
     let mut buf = vec![0; packet.buffer_len()];
     packet.serialize(&mut buf);
     socket.send(&buf, 0)?;
-    // The kernel answers a dump at once, in as many datagrams as it needs, ending with Done.
-    let mut found = Vec::new();
     let mut recv = vec![0u8; 64 * 1024];
     loop {
         let size = socket.recv(&mut &mut recv[..], 0)?;
@@ -50,16 +113,19 @@ pub(crate) fn dump() -> std::io::Result<Vec<KernelSocket>> {
             let msg = NetlinkMessage::<SockDiagMessage>::deserialize(&recv[offset..size])
                 .map_err(|e| std::io::Error::other(format!("sock_diag: {e}")))?;
             match msg.payload {
-                NetlinkPayload::InnerMessage(SockDiagMessage::UnixResponse(r)) => found.push(KernelSocket {
-                    inode: u64::from(r.header.inode),
-                    listening: r.header.state == TCP_LISTEN,
-                    vfs: r.nlas.iter().find_map(|n| match n {
-                        Nla::Vfs(v) => Some(vfs_of(v)),
-                        _ => None,
-                    }),
-                }),
-                NetlinkPayload::Done(_) => return Ok(found),
-                NetlinkPayload::Error(e) => return Err(std::io::Error::other(format!("sock_diag: {e:?}"))),
+                NetlinkPayload::InnerMessage(SockDiagMessage::UnixResponse(r)) => {
+                    each(*r);
+                    if !dump {
+                        return Ok(());
+                    }
+                }
+                NetlinkPayload::Done(_) => return Ok(()),
+                NetlinkPayload::Error(e) => {
+                    return Err(match e.code {
+                        Some(code) => std::io::Error::from_raw_os_error(-code.get()),
+                        None => std::io::Error::other(format!("sock_diag: {e:?}")),
+                    })
+                }
                 _ => {}
             }
             if msg.header.length == 0 {
@@ -83,11 +149,18 @@ fn vfs_of(v: &netlink_packet_sock_diag::unix::nlas::Vfs) -> (u64, u64) {
 }
 
 /// The socket file at `path` and the live socket bound to it, if any (with the pids holding that socket). The
-/// holders are looked for among `likely` first (the run's processes); only when none of them holds it, in every
-/// process of the system.
-pub(crate) fn path_holder(path: &Path, table: &[KernelSocket], likely: &[i32]) -> Option<EventKind> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
+/// socket is looked for among `known` first (the run's own, asked by inode), and only then in a dump of every
+/// socket; its holders among `likely` first (the run's processes), and only then in every process.
+pub(crate) fn path_holder(path: &Path, known: &[KernelSocket], likely: &[i32]) -> std::io::Result<Option<EventKind>> {
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return Ok(None) };
     let file = (meta.ino(), meta.dev());
+    let dumped;
+    let table = if known.iter().any(|s| s.vfs == Some(file)) {
+        known
+    } else {
+        dumped = dump()?;
+        &dumped
+    };
     let holder = table.iter().filter(|s| s.vfs == Some(file)).max_by_key(|s| s.listening).map(|s| {
         let among_likely = holders_among(likely, s.inode);
         let pids = if among_likely.is_empty() {
@@ -97,7 +170,7 @@ pub(crate) fn path_holder(path: &Path, table: &[KernelSocket], likely: &[i32]) -
         };
         Holder { socket_inode: s.inode, listening: s.listening, pids }
     });
-    Some(EventKind::PathHolder { path: path.display().to_string(), file_inode: meta.ino(), holder })
+    Ok(Some(EventKind::PathHolder { path: path.display().to_string(), file_inode: meta.ino(), holder }))
 }
 
 /// For each listener (pid, socket inode, path) of the tree: the file it bound against the file at its path now.
@@ -154,20 +227,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_inode_the_namespace_does_not_know_is_left_out() {
+        let pair = std::os::unix::net::UnixStream::pair().unwrap();
+        let inode = std::fs::metadata(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&pair.0)))
+            .map(|m| m.ino())
+            .unwrap();
+        let known = by_inode(&[inode, u64::from(u32::MAX - 7)]).unwrap();
+        assert_eq!(known.iter().map(|s| (s.inode, s.name.is_none())).collect::<Vec<_>>(), vec![(inode, true)]);
+    }
+
+    #[test]
     fn a_bound_listener_is_found_with_its_file_and_holder() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("l.sock");
         let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
-        let table = dump().unwrap();
-        let Some(EventKind::PathHolder { holder: Some(h), .. }) = path_holder(&path, &table, &[]) else {
+        let Ok(Some(EventKind::PathHolder { holder: Some(h), .. })) = path_holder(&path, &[], &[]) else {
             panic!("the listener owns its file")
         };
         assert!(h.listening && h.pids.contains(&(std::process::id() as i32)));
         drop(listener);
         // A process this test binary is forking at the same moment may hold a copy of the socket until its exec:
         // what must hold is that we no longer do. (Stale files proper are tested end to end, across processes.)
-        let table = dump().unwrap();
-        let Some(EventKind::PathHolder { holder, .. }) = path_holder(&path, &table, &[]) else {
+        let Ok(Some(EventKind::PathHolder { holder, .. })) = path_holder(&path, &[], &[]) else {
             panic!("the file is there")
         };
         assert!(holder.is_none_or(|h| !h.pids.contains(&(std::process::id() as i32))));

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use procfs::process::{FDTarget, Process};
 use sockdiag_probes::EventKind;
 
+use super::kernel_sockets;
+
 /// `__SO_ACCEPTCON` in `/proc/net/unix`'s Flags column: the socket is listening.
 const SO_ACCEPTCON: u32 = 0x10000;
 
@@ -95,7 +97,7 @@ impl SocketTable {
         if scan.sockets.is_empty() && self.held.is_empty() {
             return vec![];
         }
-        let table = read_net_unix(netns_pid);
+        let table = self.names(netns_pid, scan);
         let mut events = Vec::new();
         let mut now: HashSet<(i32, u64)> = HashSet::new();
         for &(pid, inode) in &scan.sockets {
@@ -118,6 +120,37 @@ impl SocketTable {
             }
         }
         events
+    }
+
+    /// The bound sockets among the scan's, by inode. A listening socket keeps its name for good: only the others
+    /// are asked about, through sock_diag; the worker's whole `net/unix` (every socket of its network namespace) is
+    /// read only for those sock_diag does not know (another namespace) or when it is unavailable.
+    fn names(&self, netns_pid: i32, scan: &FdScan) -> HashMap<u64, UnixEntry> {
+        let mut table: HashMap<u64, UnixEntry> = HashMap::new();
+        let mut ask: Vec<u64> = Vec::new();
+        for (key, inode) in scan.sockets.iter().map(|k @ (_, inode)| (k, *inode)) {
+            match self.held.get(key) {
+                Some((path, true)) => {
+                    table.insert(inode, UnixEntry { path: path.clone(), listening: true });
+                }
+                _ if !ask.contains(&inode) => ask.push(inode),
+                _ => {}
+            }
+        }
+        if ask.is_empty() {
+            return table;
+        }
+        match kernel_sockets::by_inode(&ask) {
+            Ok(known) if ask.iter().all(|i| known.iter().any(|s| s.inode == *i)) => {
+                for s in known {
+                    if let Some(path) = s.name {
+                        table.insert(s.inode, UnixEntry { path, listening: s.listening });
+                    }
+                }
+                table
+            }
+            _ => read_net_unix(netns_pid),
+        }
     }
 
     /// The listening sockets held now: (pid, inode, path).
@@ -162,6 +195,29 @@ fn parse_line(line: &str) -> Option<(u64, UnixEntry)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sock_diag_names_sockets_as_net_unix_does() {
+        use std::os::linux::net::SocketAddrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let _listener = std::os::unix::net::UnixListener::bind(dir.path().join("l.sock")).unwrap();
+        let name = format!("sockdiag-test-{}", std::process::id());
+        let abstract_addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let _datagram = std::os::unix::net::UnixDatagram::bind_addr(&abstract_addr).unwrap();
+        let _pair = std::os::unix::net::UnixStream::pair().unwrap();
+        let me = std::process::id() as i32;
+        let inodes: Vec<u64> = scan_fds(&[me]).sockets.iter().map(|(_, i)| *i).collect();
+        let known = kernel_sockets::by_inode(&inodes).unwrap();
+        let listed = read_net_unix(me);
+        let by_diag = |want: &str| known.iter().find(|s| s.name.as_deref() == Some(want)).map(|s| s.listening);
+        let by_proc = |want: &str| listed.values().find(|e| e.path == want).map(|e| e.listening);
+        for path in [dir.path().join("l.sock").display().to_string(), format!("@{name}")] {
+            assert!(by_diag(&path).is_some(), "sock_diag names {path}");
+            assert_eq!(by_diag(&path), by_proc(&path), "{path}");
+        }
+        assert_eq!(by_diag(&dir.path().join("l.sock").display().to_string()), Some(true));
+        assert!(known.iter().any(|s| s.name.is_none()), "the pair is unbound");
+    }
 
     #[test]
     fn parses_listening_and_abstract_entries() {

@@ -99,16 +99,19 @@ impl Observation<'_> {
                 self.record(newer);
             }
         }
-        let table = match kernel_sockets::dump() {
-            Ok(t) => t,
-            Err(e) => return self.record(EventKind::Note { text: format!("sock_diag unavailable: {e}") }),
-        };
+        let unavailable = |e: std::io::Error| EventKind::Note { text: format!("sock_diag unavailable: {e}") };
         let listeners = self.sockets.listeners();
-        let files = kernel_sockets::listener_files(&listeners, &table);
+        let inodes: Vec<u64> = listeners.iter().map(|(_, inode, _)| *inode).collect();
+        let known = match kernel_sockets::by_inode(&inodes) {
+            Ok(known) => known,
+            Err(e) => return self.record(unavailable(e)),
+        };
+        let files = kernel_sockets::listener_files(&listeners, &known);
         self.record_all(files);
         if fs::file_type(Path::new(&self.expected_path)) == sockdiag_probes::FileType::Socket {
-            if let Some(held) = kernel_sockets::path_holder(Path::new(&self.expected_path), &table, &self.live_pids()) {
-                self.record(held);
+            match kernel_sockets::path_holder(Path::new(&self.expected_path), &known, &self.live_pids()) {
+                Ok(held) => self.record_all(held.into_iter().collect()),
+                Err(e) => self.record(unavailable(e)),
             }
         }
     }
