@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_packet_sock_diag::unix::nlas::{Nla, UnixDiagName};
 use netlink_packet_sock_diag::unix::{ShowFlags, StateFlags, UnixRequest};
 use netlink_packet_sock_diag::{SockDiagMessage, TCP_LISTEN};
-use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};
 use procfs::process::FDTarget;
 use sockdiag_probes::{EventKind, Holder};
+
+use super::sock_diag;
 
 /// A Unix socket as sock_diag reports it.
 pub(crate) struct KernelSocket {
@@ -26,10 +26,9 @@ pub(crate) struct KernelSocket {
 
 /// Dumps every Unix socket of the system (of this network namespace) with its bound file.
 pub(crate) fn dump() -> std::io::Result<Vec<KernelSocket>> {
-    let socket = connect()?;
+    let socket = sock_diag::connect()?;
     let mut found = Vec::new();
-    // Every state: a bound socket that does not listen still owns its file.
-    ask(&socket, NLM_F_DUMP, 0, ShowFlags::VFS, |r| found.push(kernel_socket(r)))?;
+    sock_diag::ask(&socket, true, unix_request(0, ShowFlags::VFS), |m| found.extend(kernel_socket(m)))?;
     Ok(found)
 }
 
@@ -37,11 +36,12 @@ pub(crate) fn dump() -> std::io::Result<Vec<KernelSocket>> {
 /// of sockets on the system, as a dump or reading `net/unix` does. Inodes this network namespace does not know
 /// are left out.
 pub(crate) fn by_inode(inodes: &[u64]) -> std::io::Result<Vec<KernelSocket>> {
-    let socket = connect()?;
+    let socket = sock_diag::connect()?;
     let mut found = Vec::new();
     for &inode in inodes {
         let Ok(ino) = u32::try_from(inode) else { continue };
-        let answer = ask(&socket, 0, ino, ShowFlags::NAME | ShowFlags::VFS, |r| found.push(kernel_socket(r)));
+        let request = unix_request(ino, ShowFlags::NAME | ShowFlags::VFS);
+        let answer = sock_diag::ask(&socket, false, request, |m| found.extend(kernel_socket(m)));
         match answer {
             Ok(()) => {}
             // Gone meanwhile, or in another network namespace.
@@ -52,7 +52,20 @@ pub(crate) fn by_inode(inodes: &[u64]) -> std::io::Result<Vec<KernelSocket>> {
     Ok(found)
 }
 
-fn kernel_socket(r: netlink_packet_sock_diag::unix::UnixResponse) -> KernelSocket {
+/// A request about Unix sockets in every state (a bound socket that does not listen still owns its file): the
+/// one `inode`, or all when it is 0 (a dump).
+fn unix_request(inode: u32, show_flags: ShowFlags) -> SockDiagMessage {
+    SockDiagMessage::UnixRequest(UnixRequest {
+        state_flags: StateFlags::from_bits_retain(u32::MAX),
+        inode,
+        show_flags,
+        // INET_DIAG_NOCOOKIE: no cookie to check.
+        cookie: [0xff; 8],
+    })
+}
+
+fn kernel_socket(message: SockDiagMessage) -> Option<KernelSocket> {
+    let SockDiagMessage::UnixResponse(r) = message else { return None };
     let mut socket = KernelSocket {
         inode: u64::from(r.header.inode),
         listening: r.header.state == TCP_LISTEN,
@@ -70,70 +83,7 @@ fn kernel_socket(r: netlink_packet_sock_diag::unix::UnixResponse) -> KernelSocke
             _ => {}
         }
     }
-    socket
-}
-
-fn connect() -> std::io::Result<Socket> {
-    let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
-    socket.bind_auto()?;
-    socket.connect(&SocketAddr::new(0, 0))?;
-    Ok(socket)
-}
-
-/// Sends one sock_diag request for Unix sockets (a dump of all, or the one `inode`) and hands each answer to
-/// `each`. The kernel answers at once, in as many datagrams as it needs; a dump ends with Done, an exact request
-/// with its one answer or an error.
-fn ask(
-    socket: &Socket,
-    flags: u16,
-    inode: u32,
-    show: ShowFlags,
-    mut each: impl FnMut(netlink_packet_sock_diag::unix::UnixResponse),
-) -> std::io::Result<()> {
-    let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | flags;
-    let dump = flags & NLM_F_DUMP != 0;
-    let request = UnixRequest {
-        state_flags: StateFlags::from_bits_retain(u32::MAX),
-        inode,
-        show_flags: show,
-        // INET_DIAG_NOCOOKIE: no cookie to check.
-        cookie: [0xff; 8],
-    };
-    let mut packet = NetlinkMessage::new(header, SockDiagMessage::UnixRequest(request).into());
-    packet.finalize();
-    let mut buf = vec![0; packet.buffer_len()];
-    packet.serialize(&mut buf);
-    socket.send(&buf, 0)?;
-    let mut recv = vec![0u8; 64 * 1024];
-    loop {
-        let size = socket.recv(&mut &mut recv[..], 0)?;
-        let mut offset = 0;
-        while offset < size {
-            let msg = NetlinkMessage::<SockDiagMessage>::deserialize(&recv[offset..size])
-                .map_err(|e| std::io::Error::other(format!("sock_diag: {e}")))?;
-            match msg.payload {
-                NetlinkPayload::InnerMessage(SockDiagMessage::UnixResponse(r)) => {
-                    each(*r);
-                    if !dump {
-                        return Ok(());
-                    }
-                }
-                NetlinkPayload::Done(_) => return Ok(()),
-                NetlinkPayload::Error(e) => {
-                    return Err(match e.code {
-                        Some(code) => std::io::Error::from_raw_os_error(-code.get()),
-                        None => std::io::Error::other(format!("sock_diag: {e:?}")),
-                    })
-                }
-                _ => {}
-            }
-            if msg.header.length == 0 {
-                break;
-            }
-            offset += msg.header.length as usize;
-        }
-    }
+    Some(socket)
 }
 
 /// The crate keeps the fields of its `Vfs` private, but emits them as the kernel's `struct unix_diag_vfs`

@@ -13,6 +13,7 @@ pub(crate) mod logs;
 pub(crate) mod namespaces;
 pub(crate) mod output;
 pub(crate) mod pid_file;
+pub(crate) mod sock_diag;
 pub(crate) mod sockets;
 pub(crate) mod tcp_sockets;
 pub(crate) mod test_bind;
