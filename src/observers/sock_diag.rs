@@ -14,6 +14,13 @@ pub(crate) fn connect() -> std::io::Result<Socket> {
     Ok(socket)
 }
 
+/// True when sock_diag's answers are about `pid`'s sockets: it answers for sockdiag's own network namespace, and
+/// `pid` shares it (or is gone, and ours is the one to ask).
+pub(crate) fn sees(pid: i32) -> bool {
+    let ns = |who: &str| std::fs::read_link(format!("/proc/{who}/ns/net")).ok();
+    ns(&pid.to_string()).is_none_or(|theirs| Some(theirs) == ns("self"))
+}
+
 /// Sends `request` (a dump when `dump`) and hands each answer to `each`. The kernel answers at once, in as many
 /// datagrams as it needs; a dump ends with Done, a request about one socket with its answer or an error (ENOENT
 /// when the kernel knows no such socket).

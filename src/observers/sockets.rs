@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use procfs::process::{FDTarget, Process};
 use sockdiag_probes::EventKind;
 
-use super::kernel_sockets;
+use super::{kernel_sockets, sock_diag};
 
 /// `__SO_ACCEPTCON` in `/proc/net/unix`'s Flags column: the socket is listening.
 const SO_ACCEPTCON: u32 = 0x10000;
@@ -123,8 +123,9 @@ impl SocketTable {
     }
 
     /// The bound sockets among the scan's, by inode. A listening socket keeps its name for good: only the others
-    /// are asked about, through sock_diag; the worker's whole `net/unix` (every socket of its network namespace) is
-    /// read only for those sock_diag does not know (another namespace) or when it is unavailable.
+    /// are asked about, through sock_diag (which knows no other kind of socket: those are left out); the worker's
+    /// whole `net/unix` (every socket of its network namespace) is read only when sock_diag cannot see that
+    /// namespace or is unavailable.
     fn names(&self, netns_pid: i32, scan: &FdScan) -> HashMap<u64, UnixEntry> {
         let mut table: HashMap<u64, UnixEntry> = HashMap::new();
         let mut ask: Vec<u64> = Vec::new();
@@ -140,8 +141,11 @@ impl SocketTable {
         if ask.is_empty() {
             return table;
         }
+        if !sock_diag::sees(netns_pid) {
+            return read_net_unix(netns_pid);
+        }
         match kernel_sockets::by_inode(&ask) {
-            Ok(known) if ask.iter().all(|i| known.iter().any(|s| s.inode == *i)) => {
+            Ok(known) => {
                 for s in known {
                     if let Some(path) = s.name {
                         table.insert(s.inode, UnixEntry { path, listening: s.listening });

@@ -17,17 +17,12 @@ use super::sockets::FdScan;
 /// the kernel filters them (inet_diag, state LISTEN): the cost follows the number of listeners, not of
 /// connections. `net/tcp` and `tcp6` are read for another namespace, or when sock_diag is unavailable.
 pub(crate) fn listening(pid: i32) -> HashMap<u64, SocketAddr> {
-    if same_network_namespace(pid) {
+    if sock_diag::sees(pid) {
         if let Ok(found) = diag_listeners() {
             return found;
         }
     }
     proc_listeners(pid)
-}
-
-fn same_network_namespace(pid: i32) -> bool {
-    let ns = |who: &str| std::fs::read_link(format!("/proc/{who}/ns/net")).ok();
-    ns(&pid.to_string()).is_none_or(|theirs| Some(theirs) == ns("self"))
 }
 
 fn diag_listeners() -> std::io::Result<HashMap<u64, SocketAddr>> {
