@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-use procfs::process::{FDTarget, Process};
+use procfs::process::Process;
 use procfs::Current;
 use sockdiag_probes::{AddressHolder, EventKind};
 
@@ -44,9 +44,7 @@ pub(crate) fn event(target: &str, inode: u64, holder: Option<AddressHolder>) -> 
 /// The first process (by pid) with a descriptor on the socket `inode`.
 fn find_holder(inode: u64) -> Option<AddressHolder> {
     let all = procfs::process::all_processes().ok()?;
-    let p = all.flatten().find(|p| {
-        p.fd().is_ok_and(|fds| fds.flatten().any(|fd| matches!(fd.target, FDTarget::Socket(i) if i == inode)))
-    })?;
+    let p = all.flatten().find(|p| super::kernel_sockets::holds_socket(p, inode))?;
     Some(describe(&p))
 }
 

@@ -2,7 +2,6 @@
 //! file they bound (UDIAG_SHOW_VFS), asked one by one by inode, or all at once (a dump) when the one to find is
 //! not known. It tells whether the socket file at a path belongs to a live socket (and whose), and whether a
 //! listener's file is still the one at its path.
-use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -111,14 +110,10 @@ pub(crate) fn path_holder(path: &Path, known: &[KernelSocket], likely: &[i32]) -
         dumped = dump()?;
         &dumped
     };
-    let holder = table.iter().filter(|s| s.vfs == Some(file)).max_by_key(|s| s.listening).map(|s| {
-        let among_likely = holders_among(likely, s.inode);
-        let pids = if among_likely.is_empty() {
-            holders_of(&[s.inode]).remove(&s.inode).unwrap_or_default()
-        } else {
-            among_likely
-        };
-        Holder { socket_inode: s.inode, listening: s.listening, pids }
+    let holder = table.iter().filter(|s| s.vfs == Some(file)).max_by_key(|s| s.listening).map(|s| Holder {
+        socket_inode: s.inode,
+        listening: s.listening,
+        pids: holders(s.inode, likely),
     });
     Ok(Some(EventKind::PathHolder { path: path.display().to_string(), file_inode: meta.ino(), holder }))
 }
@@ -142,34 +137,24 @@ pub(crate) fn listener_files(listeners: &[(i32, u64, String)], table: &[KernelSo
         .collect()
 }
 
-/// Which of `pids` hold the socket `inode` open.
-fn holders_among(pids: &[i32], inode: u64) -> Vec<i32> {
-    let holds = |pid: i32| {
-        procfs::process::Process::new(pid)
-            .and_then(|p| p.fd())
-            .is_ok_and(|fds| fds.flatten().any(|fd| matches!(fd.target, FDTarget::Socket(i) if i == inode)))
-    };
-    pids.iter().copied().filter(|&pid| holds(pid)).collect()
+/// The processes holding the socket `inode` open: among `likely` first, and only when none of them does, among
+/// every process of the system.
+fn holders(inode: u64, likely: &[i32]) -> Vec<i32> {
+    let among_likely: Vec<i32> = likely
+        .iter()
+        .copied()
+        .filter(|&pid| procfs::process::Process::new(pid).is_ok_and(|p| holds_socket(&p, inode)))
+        .collect();
+    if !among_likely.is_empty() {
+        return among_likely;
+    }
+    let Ok(all) = procfs::process::all_processes() else { return vec![] };
+    all.flatten().filter(|p| holds_socket(p, inode)).map(|p| p.pid()).collect()
 }
 
-/// Which processes hold each socket inode open, from every `/proc/<pid>/fd`.
-pub(crate) fn holders_of(inodes: &[u64]) -> HashMap<u64, Vec<i32>> {
-    let mut out: HashMap<u64, Vec<i32>> = HashMap::new();
-    let Ok(all) = procfs::process::all_processes() else { return out };
-    for p in all.flatten() {
-        let Ok(fds) = p.fd() else { continue };
-        for fd in fds.flatten() {
-            if let FDTarget::Socket(inode) = fd.target {
-                if inodes.contains(&inode) {
-                    let pids = out.entry(inode).or_default();
-                    if !pids.contains(&p.pid()) {
-                        pids.push(p.pid());
-                    }
-                }
-            }
-        }
-    }
-    out
+/// True when `p` has a descriptor on the socket `inode`.
+pub(crate) fn holds_socket(p: &procfs::process::Process, inode: u64) -> bool {
+    p.fd().is_ok_and(|fds| fds.flatten().any(|fd| matches!(fd.target, FDTarget::Socket(i) if i == inode)))
 }
 
 #[cfg(test)]
