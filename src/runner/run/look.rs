@@ -1,50 +1,37 @@
 //! One look at the worker: its tree, its sockets, the databases it holds, its pid file, and a connect to the
-//! endpoint.
+//! endpoint. What it finds is applied to the run's state.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use sockdiag_probes::{ConnectResult, Endpoint, EventKind};
+use sockdiag_probes::{ConnectResult, Endpoint, EventKind, FileType};
 
-use super::Observation;
+use super::state::Input;
+use super::Run;
 use crate::observers::{connect, database, directory, fs, pid_file, sockets};
 use crate::runner::marker;
 use crate::runner::tcp_watch::{Found, TcpWatch};
 
-impl Observation<'_> {
+impl Run<'_> {
     /// One look at the worker: its tree, its sockets, the databases it holds, and the expected path.
     pub(super) fn look(&mut self) {
-        let live = self.live_pids();
-        let mut tree: Vec<i32> = Vec::new();
-        for pid in live {
-            for p in sockets::tree(pid) {
-                if !tree.contains(&p) {
-                    tree.push(p);
-                }
-            }
-        }
+        let tree = self.tree();
         for &pid in &tree {
-            if !self.pids.contains(&pid) && Some(pid) != self.launcher && !self.before_exec(pid) {
+            if !self.state.pids().contains(&pid) && Some(pid) != self.state.launcher() && !self.before_exec(pid) {
                 self.adopt(pid);
             }
         }
         // The spawned worker's view is worth another try (its runtime, its environment); a thousand children's
         // are not.
-        if let Some(&root) = self.pids.first().filter(|p| tree.contains(p)) {
+        if let Some(&root) = self.state.pids().first().filter(|p| tree.contains(p)) {
             self.view(root);
         }
         let scan = sockets::scan_fds(&tree);
         if let Some(&netns) = tree.first() {
-            let changes = self.sockets.update(netns, &scan);
-            if !changes.is_empty() {
-                self.last_change = Instant::now();
-            }
-            if changes.iter().any(|c| matches!(c, EventKind::SocketBound { listening: true, .. })) {
-                self.serving_since.get_or_insert_with(Instant::now);
-            }
-            self.record_all(changes);
+            let events = self.sockets.update(netns, &scan);
+            let serving = events.iter().any(|c| matches!(c, EventKind::SocketBound { listening: true, .. }));
+            self.apply(Input::Found { changed: !events.is_empty(), serving, events });
         }
-        let (pids, run_marker) = (&self.pids, self.marker.as_str());
+        let (pids, run_marker) = (self.state.pids(), self.spec.marker.as_str());
         let ours = |pid: i32| pids.contains(&pid) || marker::marker_of(pid).as_deref() == Some(run_marker);
         let netns = tree.first().copied().unwrap_or(std::process::id() as i32);
         if let Some(found) = self.tcp.as_mut().map(|t| t.look(netns, &scan, &ours)) {
@@ -52,21 +39,21 @@ impl Observation<'_> {
         }
         self.check_databases(&scan.files);
         let lines = self.logs.poll();
-        self.record_stamped(lines);
+        self.apply(Input::Stamped(lines));
         self.check_pid_file(false);
-        match self.endpoint {
+        match self.spec.expected.endpoint {
             Endpoint::Unix { .. } => {
-                if self.connected_at.is_none()
-                    && fs::file_type(Path::new(&self.expected_path)) != sockdiag_probes::FileType::Gone
+                if self.state.not_yet_connected()
+                    && fs::file_type(Path::new(self.spec.expected_path())) != FileType::Gone
                 {
                     self.try_connect();
                 }
             }
             Endpoint::Tcp { .. } => {
-                if self.connected_at.is_none() {
+                if self.state.not_yet_connected() {
                     self.try_connect();
                 }
-                if self.connected_at.is_some() {
+                if !self.state.not_yet_connected() {
                     if let Some(found) = self.tcp.as_mut().map(TcpWatch::ask_health) {
                         self.take(found);
                     }
@@ -75,32 +62,34 @@ impl Observation<'_> {
         }
     }
 
-    /// Records what the TCP watch found, and what it means for when the run settles.
+    /// The live processes of the run and their descendants.
+    fn tree(&self) -> Vec<i32> {
+        let mut tree: Vec<i32> = Vec::new();
+        for pid in self.state.live_pids() {
+            for p in sockets::tree(pid) {
+                if !tree.contains(&p) {
+                    tree.push(p);
+                }
+            }
+        }
+        tree
+    }
+
+    /// Applies what the TCP watch found.
     pub(super) fn take(&mut self, found: Found) {
-        if found.changed {
-            self.last_change = Instant::now();
-        }
-        if found.serving {
-            self.serving_since.get_or_insert_with(Instant::now);
-        }
-        self.record_all(found.events);
+        self.apply(Input::Found { events: found.events, changed: found.changed, serving: found.serving });
     }
 
     /// True when `pid` is a process of this run (adopted, or carrying the run's marker).
     fn is_ours(&self, pid: i32) -> bool {
-        self.pids.contains(&pid) || marker::marker_of(pid).as_deref() == Some(self.marker.as_str())
+        self.state.pids().contains(&pid) || marker::marker_of(pid).as_deref() == Some(self.spec.marker.as_str())
     }
 
-    /// Reads the pid file; records it when what it says changed, or always when `force` (the end state).
+    /// Reads the pid file; it is recorded when what it says changed, or always when `force` (the end state).
     pub(super) fn check_pid_file(&mut self, force: bool) {
-        let Some(path) = self.pid_file.clone() else { return };
-        let event = pid_file::check(&path, &|pid| self.is_ours(pid));
-        let EventKind::PidFile { pid, state, .. } = &event else { unreachable!("check returns PidFile") };
-        let key = (*pid, *state);
-        if force || self.last_pid_file != Some(key) {
-            self.last_pid_file = Some(key);
-            self.record(event);
-        }
+        let Some(path) = self.spec.pid_file.clone() else { return };
+        let kind = pid_file::check(&path, &|pid| self.is_ours(pid));
+        self.apply(Input::PidFile { kind, force });
     }
 
     /// True for a launcher's child that has not exec'd the worker yet (it still runs sockdiag).
@@ -112,7 +101,7 @@ impl Observation<'_> {
     /// Records the SQLite files the tree holds open, once each. Their session rows are looked up at the end
     /// (`look_up_sessions`): a query now would compete with the worker's own start-up.
     fn check_databases(&mut self, files: &[(i32, PathBuf)]) {
-        if self.plan.profile.database.is_none() {
+        if self.spec.session_query.is_none() {
             return;
         }
         for (pid, path) in files {
@@ -125,34 +114,22 @@ impl Observation<'_> {
         }
     }
 
-    /// Connects to the expected path; records the attempt when its result differs from the last one.
+    /// Connects to the endpoint; the state records the attempt when its result differs from the last one.
     pub(super) fn try_connect(&mut self) -> ConnectResult {
-        let kind = connect::attempt(&self.endpoint);
+        let kind = connect::attempt(&self.spec.expected.endpoint);
         let EventKind::Connect { result, .. } = kind else { unreachable!("attempt returns a Connect") };
-        if result == ConnectResult::Connected && self.connected_at.is_none() {
-            self.connected_at = Some(Instant::now());
-            // With a health check, serving means answering it ready, not just accepting.
-            if self.tcp.as_ref().is_none_or(TcpWatch::serves_on_connect) {
-                self.serving_since.get_or_insert_with(Instant::now);
-            }
-        }
-        if self.last_connect != Some(result) {
-            self.events.extend(self.refused_again.take());
-            self.last_connect = Some(result);
-            self.record(kind);
-        } else if result == ConnectResult::Refused {
-            self.refused_again = Some(self.sink.clock.stamp(kind));
-        }
+        let serves = self.tcp.as_ref().is_none_or(TcpWatch::serves_on_connect);
+        self.apply(Input::Connect { kind, serves });
         result
     }
 
     /// The socket's directory as the worker's user meets it, with a test bind there.
     pub(super) fn check_directory(&mut self) {
-        if self.expected_path.is_empty() {
+        let Some(dir) = self.spec.socket_path.as_deref().map(|p| p.parent().unwrap_or(Path::new("/")).to_path_buf())
+        else {
             return;
-        }
-        let dir = Path::new(&self.expected_path).parent().unwrap_or(Path::new("/")).to_path_buf();
-        let checked = directory::check(&dir, &self.who, self.may_write);
+        };
+        let checked = directory::check(&dir, &self.spec.who, self.spec.may_write);
         self.record(checked);
     }
 }

@@ -1,295 +1,200 @@
-//! One run, event-driven: arm the watchers, spawn, then react to each observation until the worker's tree has
-//! exited, the socket has been reachable and quiet for `settle_ms`, or `window_ms` has passed. Every wait has a
-//! deadline; `/proc` is read when an event calls for it, with a backing-off look in between for what no event
-//! announces (a socket bound in an unwatched place, a database opened).
+//! One run, event-driven: resolve the spec, arm the watchers, spawn, then fold every observation into the run's
+//! state until the worker's tree has exited, the socket has been reachable and quiet for `settle_ms`, or
+//! `window_ms` has passed. Observer threads (sources) send messages on one channel; `RunState` applies each and
+//! returns the actions it wants; `Run` (the executor, here and in `watch`, `look`, `stop`) carries them out and
+//! feeds what it finds back to the state. Every wait has a deadline.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use crossbeam_channel::Receiver;
-use sockdiag_probes::{
-    ConnectResult, Endpoint, Event, EventKind, Expected, HealthCheck, Lifecycle, Outcome, PidFileState, RunAs,
-    RunConfig, RunRecord, StdioMode, Stream, Timeline,
-};
+use sockdiag_probes::{EventKind, Outcome, RunAs, RunConfig, RunRecord, Stream, Timeline};
 
 use super::launcher::{self, Launch};
 use super::sandbox::Sandbox;
 use super::tcp_watch::TcpWatch;
-use super::{marker, port, reaper, runtime, Plan};
-use crate::error::UsageError;
-use crate::identity::Identity;
+use super::{marker, reaper, Plan};
 use crate::observers::logs::LogFiles;
 use crate::observers::output::Tail;
 use crate::observers::{database, fs, namespaces, sockets, worker_view, Clock, Msg, Sink};
-use crate::profile::{EndpointTemplate, Profile, Vars};
 
 mod look;
+mod spec;
+mod state;
 mod stop;
 mod watch;
+
+use spec::RunSpec;
+use state::{Action, Input, RunState};
 
 /// How long output may keep flowing after the last process exited (a descendant may hold the pipe).
 const DRAIN: Duration = Duration::from_millis(100);
 
 pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Result<RunRecord> {
-    let profile = plan.profile;
     let mut sandbox = Sandbox::create(id)?;
-    let port = if profile.uses_port { port::free_loopback_port()? } else { 0 };
-    let vars = profile.sandbox_vars(plan.session, &sandbox.home, &sandbox.data, port);
-    let database = sandbox.install_database(plan.database.as_ref(), profile, &vars)?;
-    let who = match config.user {
-        RunAs::Invoker => Identity::current(),
-        RunAs::Uid(uid) => {
-            let who = Identity::of_user(&uid.to_string()).with_context(|| format!("no user with uid {uid}"))?;
-            sandbox.give_to(&who)?;
-            who
-        }
-    };
-    let argv: Vec<String> = profile.command.iter().map(|a| vars.expand(a)).collect();
-    let (program, args) = runtime::command(&argv, config.runtime, profile.check_command(&vars)?, &plan.runtimes)?;
-    let expected = expected(plan, &vars, &sandbox, database.as_deref(), &argv)?;
-    let output_files = (sandbox.root.join("stdout.log"), sandbox.root.join("stderr.log"));
+    let spec = RunSpec::resolve(plan, id, config, &sandbox)?;
     let (tx, rx) = crossbeam_channel::unbounded();
     let sink = Sink { clock: Clock::start(), tx };
-    let socket_path = expected.socket_path().map(PathBuf::from);
-    let roots = watched_roots(&sandbox.root, socket_path.as_deref());
-    let tailed =
-        if config.stdio == StdioMode::File { vec![output_files.0.clone(), output_files.1.clone()] } else { vec![] };
-    let pending: Vec<Arc<AtomicBool>> = tailed.iter().map(|_| Arc::new(AtomicBool::new(false))).collect();
-    let logs = LogFiles::new(&expected.logs, profile.markers.clone());
-    let barrier = sandbox.root.join(".sockdiag-fs-sync");
+    let pending: Vec<Arc<AtomicBool>> = spec.tailed.iter().map(|_| Arc::default()).collect();
+    let logs = LogFiles::new(&spec.expected.logs, spec.markers.clone());
     let interest = fs::Interest {
-        expected: socket_path.clone(),
-        tailed: tailed.iter().cloned().zip(pending.iter().cloned()).collect(),
+        expected: spec.socket_path.clone(),
+        tailed: spec.tailed.iter().cloned().zip(pending.iter().cloned()).collect(),
         logs: logs.interest(),
-        barrier: barrier.clone(),
+        barrier: spec.fs_barrier.clone(),
     };
-    let watcher = fs::watch(&roots, interest, sink.clone())?;
+    let watcher = fs::watch(&spec.watched, interest, sink.clone())?;
 
-    let mut obs = Observation::new(plan, id, config, &expected, sink.clone(), rx, who.clone());
-    obs.logs = logs;
-    obs.fs_barrier = barrier;
+    let mut run = Run::new(plan, spec, sink.clone(), rx, logs);
     // A holder that is there before the worker starts is the clearest sign of a busy address.
-    let held = obs.tcp.as_mut().map(TcpWatch::before_spawn).unwrap_or_default();
-    obs.record_all(held);
-    // The test bind writes a (short-lived) file: only inside the sandbox.
-    obs.may_write = socket_path.as_deref().and_then(Path::parent).is_some_and(|d| d.starts_with(&sandbox.root));
-    obs.check_directory();
-    if let (Some(db), Some(section)) = (&database, &profile.database) {
-        obs.record(database::lookup(db, &section.session_query, plan.session));
+    let held = run.tcp.as_mut().map(TcpWatch::before_spawn).unwrap_or_default();
+    run.record_all(held);
+    run.check_directory();
+    if let (Some(db), Some(query)) = (&run.spec.expected.database, &run.spec.session_query) {
+        run.record(database::lookup(std::path::Path::new(db), query, run.spec.session));
     }
     // The watcher's first event, before the worker starts (see `fs::watch`).
-    obs.sync_fs();
-    let mut env: Vec<(String, String)> = vec![("HOME".into(), sandbox.home.display().to_string())];
-    env.extend(expected.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let launch = Launch {
-        program: &program,
-        args: args.clone(),
-        env,
-        cwd: &sandbox.root,
-        config,
-        exit_after: plan.launcher_exit,
-        output_files: output_files.clone(),
-        marker: obs.marker.clone(),
-        user: (config.user != RunAs::Invoker).then_some(who.uid),
-    };
-    let mut child = launcher::spawn(&launch, &sink)?;
-    obs.launcher = Some(child.id() as i32);
-    obs.record(EventKind::LauncherStarted { pid: child.id() as i32 });
-    obs.argv = std::iter::once(program.display().to_string()).chain(args).collect();
-    if let Some(reports) = child.stdout.take() {
-        launcher::read_reports(reports, profile.markers.clone(), socket_path.clone(), sink.clone());
-        obs.open_streams = 1;
-    }
-    obs.tails = tailed
-        .into_iter()
-        .zip(pending)
-        .zip([Stream::Stdout, Stream::Stderr])
-        .map(|((p, f), s)| Tail::new(p, f, s, profile.markers.clone()))
-        .collect();
+    run.sync_fs();
+    let _launcher = run.start(pending)?;
 
-    obs.watch_until_done();
-    if let Some(lag) = obs.sync_fs() {
+    run.watch_until_done();
+    if let Some(lag) = run.sync_fs() {
         // How late the fs observer runs behind the kernel now: the probes widen their tolerance by it.
-        obs.record(EventKind::FsLag { us: lag.as_micros() as u64 });
+        run.record(EventKind::FsLag { us: lag.as_micros() as u64 });
     }
-    obs.stop_everything();
-    obs.drain_output();
+    run.stop_everything();
+    run.drain_output();
     drop(watcher);
-    let mut lines: Vec<(Instant, EventKind)> = obs.tails.iter_mut().flat_map(Tail::read_to_end).collect();
-    lines.extend(obs.logs.finish());
-    obs.record_stamped(lines);
-    reaper::forget(&obs.sessions, &obs.pids);
-    let events = Timeline::new(std::mem::take(&mut obs.events));
+    let mut lines: Vec<(Instant, EventKind)> = run.tails.iter_mut().flat_map(Tail::read_to_end).collect();
+    lines.extend(run.logs.finish());
+    run.apply(Input::Stamped(lines));
+    reaper::forget(run.state.sessions(), run.state.pids());
+    let Run { spec, state, .. } = run;
+    let events = Timeline::new(state.into_timeline());
     let outcome = Outcome::from_timeline(&events);
     if plan.keep_sandbox {
         eprintln!("sockdiag: run {id} sandbox kept at {}", sandbox.keep().display());
     }
-    Ok(RunRecord { id, clock_origin_ns: sink.clock.origin_ns(), config, expected, outcome, events })
+    Ok(RunRecord { id, clock_origin_ns: sink.clock.origin_ns(), config, expected: spec.expected, outcome, events })
 }
 
-/// What the run expects of the worker, with the sandbox's placeholders resolved.
-fn expected(
-    plan: &Plan,
-    vars: &Vars,
-    sandbox: &Sandbox,
-    database: Option<&Path>,
-    argv: &[String],
-) -> anyhow::Result<Expected> {
-    let profile = plan.profile;
-    Ok(Expected {
-        session: plan.session,
-        endpoint: endpoint(profile, vars)?,
-        env: profile.env.iter().map(|(k, v)| (k.clone(), vars.expand(v))).collect(),
-        database: database.map(|d| d.display().to_string()),
-        sandbox: Some(sandbox.root.display().to_string()),
-        health: profile
-            .health
-            .as_ref()
-            .map(|h| HealthCheck { get: h.get.clone(), ready: h.ready.as_ref().map(|r| r.as_str().to_string()) }),
-        logs: profile.observe.logs.iter().map(|g| vars.expand(g)).collect(),
-        pid_file: profile.observe.pid_file.as_ref().map(|p| vars.expand(p)),
-        runtimes: plan.runtimes.clone(),
-        markers: profile.markers.defined(),
-        shebang: runtime::shebang(argv),
-    })
-}
-
-/// The sandbox (the worker's cwd, home and data), and the socket's directory when it lies outside.
-fn watched_roots(sandbox_root: &Path, socket_path: Option<&Path>) -> Vec<PathBuf> {
-    let outside = socket_path.and_then(Path::parent).filter(|p| !p.starts_with(sandbox_root) && p.is_dir());
-    std::iter::once(sandbox_root.to_path_buf()).chain(outside.map(Path::to_path_buf)).collect()
-}
-
-/// The run's endpoint with its placeholders resolved (`{port}` is the run's own port).
-fn endpoint(profile: &Profile, vars: &Vars) -> anyhow::Result<Endpoint> {
-    Ok(match &profile.endpoint {
-        EndpointTemplate::Unix(path) => Endpoint::Unix { path: vars.expand_path(path) },
-        EndpointTemplate::Tcp { host, port } => {
-            let port = vars.expand(port);
-            let port = port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
-                UsageError(format!("profile {}: socket.address: the port {port:?} is not a port", profile.source))
-            })?;
-            Endpoint::Tcp { host: host.clone(), port }
-        }
-    })
-}
-
-/// The state of one run's observation.
-struct Observation<'a> {
+/// The executor of one run: what carrying out the state's actions needs (the observers a look reads, the
+/// channel), beside the state itself.
+struct Run<'a> {
     plan: &'a Plan<'a>,
-    config: RunConfig,
-    /// The launcher's pid, and whether it still runs.
-    launcher: Option<i32>,
-    launcher_alive: bool,
-    /// The worker's argv, for the spawn events.
-    argv: Vec<String>,
-    /// Sessions registered with the reaper (the launcher's, detached workers'), forgotten at the end.
-    sessions: Vec<i32>,
-    endpoint: Endpoint,
-    /// The socket file clients expect (empty for a TCP endpoint).
-    expected_path: String,
-    env_keys: Vec<String>,
-    marker: String,
+    spec: RunSpec,
+    state: RunState,
     sink: Sink,
     rx: Receiver<Msg>,
-    events: Vec<Event>,
-    pids: Vec<i32>,
-    /// The pids whose view of the world is recorded.
-    viewed: HashSet<i32>,
-    exited: HashSet<i32>,
+    /// The Unix sockets of the worker's tree.
     sockets: sockets::SocketTable,
     /// The TCP side (listeners, holders, health), for a TCP endpoint.
     tcp: Option<TcpWatch>,
     logs: LogFiles,
-    pid_file: Option<PathBuf>,
-    last_pid_file: Option<(Option<i32>, PidFileState)>,
+    tails: Vec<Tail>,
+    /// The pids whose view of the world is recorded.
+    viewed: HashSet<i32>,
     files_checked: HashSet<PathBuf>,
     /// SQLite files the tree opened whose session row is still to be looked up.
     databases_opened: Vec<PathBuf>,
-    last_connect: Option<ConnectResult>,
-    /// The latest repeat of a refused connect, recorded only when the result changes: with the first refusal it
-    /// bounds how long the endpoint refused, whatever the delay before the next attempt.
-    refused_again: Option<Event>,
-    connected_at: Option<Instant>,
-    /// Since when the worker serves: a client connected, or the kernel lists a listener of its tree anywhere.
-    serving_since: Option<Instant>,
-    last_change: Instant,
-    open_streams: usize,
-    tails: Vec<Tail>,
-    fs_synced: bool,
-    /// Where the fs observer's sync file goes.
-    fs_barrier: PathBuf,
     /// sockdiag's own executable: a launcher's child that still runs it has not exec'd the worker yet.
     own_exe: Option<PathBuf>,
-    /// Who the worker runs as: the directory checks are made as this user.
-    who: Identity,
-    /// Whether the socket's directory is the harness's to write in (the test bind).
-    may_write: bool,
 }
 
-impl<'a> Observation<'a> {
-    fn new(
-        plan: &'a Plan<'a>,
-        id: usize,
-        config: RunConfig,
-        expected: &Expected,
-        sink: Sink,
-        rx: Receiver<Msg>,
-        who: Identity,
-    ) -> Self {
-        let mut env_keys: Vec<String> = expected.env.keys().cloned().collect();
-        env_keys.push("HOME".into());
-        Observation {
+impl<'a> Run<'a> {
+    fn new(plan: &'a Plan<'a>, spec: RunSpec, sink: Sink, rx: Receiver<Msg>, logs: LogFiles) -> Self {
+        let state =
+            RunState::new(spec.config, sink.clock, Instant::now(), spec.window, spec.settle, spec.socket_path.clone());
+        Run {
             plan,
-            config,
-            launcher: None,
-            launcher_alive: true,
-            argv: Vec::new(),
-            sessions: Vec::new(),
-            endpoint: expected.endpoint.clone(),
-            expected_path: expected.socket_path().unwrap_or_default().to_string(),
-            env_keys,
-            marker: format!("{}-{id}", plan.token),
+            tcp: TcpWatch::new(&spec.expected.endpoint, spec.health.clone()),
+            spec,
+            state,
             sink,
             rx,
-            events: Vec::new(),
-            pids: Vec::new(),
-            viewed: HashSet::new(),
-            exited: HashSet::new(),
             sockets: sockets::SocketTable::default(),
-            tcp: TcpWatch::new(&expected.endpoint, plan.profile.health.clone()),
-            logs: LogFiles::new(&[], Default::default()),
-            pid_file: expected.pid_file.as_ref().map(PathBuf::from),
-            last_pid_file: None,
+            logs,
+            tails: Vec::new(),
+            viewed: HashSet::new(),
             files_checked: HashSet::new(),
             databases_opened: Vec::new(),
-            last_connect: None,
-            refused_again: None,
-            connected_at: None,
-            serving_since: None,
-            last_change: Instant::now(),
-            open_streams: 0,
-            tails: Vec::new(),
-            fs_synced: false,
-            fs_barrier: PathBuf::new(),
             own_exe: std::env::current_exe().ok(),
-            who,
-            may_write: false,
         }
     }
 
+    /// Starts the launcher, the reader of its reports and the tails of the worker's output files.
+    fn start(&mut self, pending: Vec<Arc<AtomicBool>>) -> anyhow::Result<std::process::Child> {
+        let spec = &self.spec;
+        let launch = Launch {
+            program: &spec.program,
+            args: spec.args.clone(),
+            env: spec.env.clone(),
+            cwd: &spec.cwd,
+            config: spec.config,
+            exit_after: self.plan.launcher_exit,
+            output_files: spec.output_files.clone(),
+            marker: spec.marker.clone(),
+            user: (spec.config.user != RunAs::Invoker).then_some(spec.who.uid),
+        };
+        let mut child = launcher::spawn(&launch, &self.sink)?;
+        let reports = child.stdout.take();
+        let has_reports = reports.is_some();
+        if let Some(reports) = reports {
+            launcher::read_reports(reports, spec.markers.clone(), spec.socket_path.clone(), self.sink.clone());
+        }
+        self.tails = spec
+            .tailed
+            .iter()
+            .cloned()
+            .zip(pending)
+            .zip([Stream::Stdout, Stream::Stderr])
+            .map(|((p, f), s)| Tail::new(p, f, s, spec.markers.clone()))
+            .collect();
+        let argv = std::iter::once(spec.program.display().to_string()).chain(spec.args.iter().cloned()).collect();
+        self.apply(Input::LauncherStarted { pid: child.id() as i32, argv });
+        if !has_reports {
+            self.apply(Input::Source(Msg::Closed));
+        }
+        Ok(child)
+    }
+
+    /// Applies an input to the state and carries out the actions it calls for.
+    fn apply(&mut self, input: Input) {
+        for action in self.state.apply(input, Instant::now()) {
+            self.perform(action);
+        }
+    }
+
+    fn perform(&mut self, action: Action) {
+        match action {
+            Action::Adopt { pid, session } => {
+                if session {
+                    reaper::adopt_group(pid, &self.sink);
+                }
+                reaper::adopt(pid, &self.sink);
+                self.view(pid);
+            }
+            Action::Forget(pid) => {
+                let mut closed = self.sockets.forget_pid(pid);
+                closed.extend(self.tcp.as_mut().map(|t| t.forget_pid(pid)).unwrap_or_default());
+                self.record_all(closed);
+            }
+            Action::FindStragglers => self.find_stragglers(),
+            Action::CheckFile(path) => self.record(launcher::file_check(&path)),
+            Action::ReadGrown(path) => {
+                let mut lines = self.tails.iter_mut().find(|t| t.path == path).map(Tail::read_new).unwrap_or_default();
+                lines.extend(self.logs.read(&path));
+                self.apply(Input::Lines(lines));
+            }
+        }
+    }
+
+    /// Records a fact observed now.
     fn record(&mut self, kind: EventKind) {
-        self.events.push(self.sink.clock.stamp(kind));
-    }
-
-    fn record_stamped(&mut self, lines: Vec<(Instant, EventKind)>) {
-        for (at, kind) in lines {
-            self.events.push(self.sink.clock.stamp_at(at, kind));
-        }
+        self.apply(Input::Observed { at: Instant::now(), kind });
     }
 
     fn record_all(&mut self, kinds: Vec<EventKind>) {
@@ -298,31 +203,20 @@ impl<'a> Observation<'a> {
         }
     }
 
-    /// Workers (and their descendants) still running.
-    fn live_workers(&self) -> Vec<i32> {
-        self.pids.iter().copied().filter(|p| !self.exited.contains(p)).collect()
-    }
-
-    /// Every process of the run still running: the workers and the launcher.
-    fn live_pids(&self) -> Vec<i32> {
-        let mut live = self.live_workers();
-        live.extend(self.launcher.filter(|_| self.launcher_alive));
-        live
-    }
-
-    /// True while a launcher that is configured to exit has not yet: the run must see what follows its exit.
-    fn launcher_exit_pending(&self) -> bool {
-        self.config.lifecycle == Lifecycle::Exits && self.launcher_alive
-    }
-
-    /// Takes a process into the run: the reaper routes its exit here, and what it sees is recorded.
+    /// Takes a process into the run, once: the reaper routes its exit here, and what it sees is recorded.
     fn adopt(&mut self, pid: i32) {
-        if self.pids.contains(&pid) {
-            return;
+        if let Some(action) = self.state.adopt(pid, false) {
+            self.perform(action);
         }
-        self.pids.push(pid);
-        reaper::adopt(pid, &self.sink);
-        self.view(pid);
+    }
+
+    /// Processes of the run that no tree walk found (a daemon whose parent is gone), by the run's env marker.
+    fn find_stragglers(&mut self) {
+        for pid in marker::processes_of_run(&self.spec.marker) {
+            if !self.state.has_exited(pid) && Some(pid) != self.state.launcher() {
+                self.adopt(pid);
+            }
+        }
     }
 
     /// Records what a process sees, once. Right after exec the kernel has not yet set up the new environment
@@ -332,11 +226,12 @@ impl<'a> Observation<'a> {
         if self.viewed.contains(&pid) {
             return;
         }
-        if let Some(view) = worker_view::view(pid, &self.env_keys, Some((marker::RUN_MARKER, &self.marker))) {
+        if let Some(view) = worker_view::view(pid, &self.spec.env_keys, Some((marker::RUN_MARKER, &self.spec.marker))) {
             self.viewed.insert(pid);
             self.record(view);
         }
-        if let Some(ns) = namespaces::compare(pid, &self.expected_path).filter(|_| !self.expected_path.is_empty()) {
+        let expected_path = self.spec.expected_path();
+        if let Some(ns) = namespaces::compare(pid, expected_path).filter(|_| !expected_path.is_empty()) {
             self.record(ns);
         }
     }
