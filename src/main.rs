@@ -170,16 +170,16 @@ fn diagnose(opts: &RunOptions) -> anyhow::Result<Diagnosis> {
     let configs = matrix::expand(opts.matrix, &opts.vary, opts.repeat as usize, &substitutes, user);
     let jobs = opts.jobs.map_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()), |j| j as usize);
     report_leftovers();
-    let token = run_token();
-    runner::interrupt::install(token.clone(), opts.keep_sandbox)?;
+    let supervisor = runner::Supervisor::start(run_token(), opts.keep_sandbox)?;
+    runner::interrupt::install(supervisor.clone())?;
     let plan = runner::Plan {
         profile: &profile,
+        supervisor: &supervisor,
         session: opts.session,
         keep_sandbox: opts.keep_sandbox,
         launcher_exit: std::time::Duration::from_millis(opts.launcher_exit_ms),
-        token,
         runtimes,
-        database: runner::DatabaseTemplate::prepare(&profile, opts.session)?,
+        database: runner::DatabaseTemplate::prepare(&profile, opts.session, &supervisor.temp_dirs)?,
     };
     let progress = report::progress::Progress::new(configs.len());
     let runs = runner::run_all(&plan, &configs, jobs, &|run| progress.done(run))?;

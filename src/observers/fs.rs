@@ -173,6 +173,12 @@ pub(crate) fn file_type(path: &Path) -> FileType {
     }
 }
 
+/// What is at `path` now, as an event: looked at right after a "listening" line (did the file exist yet?).
+pub(crate) fn file_check(path: &Path) -> EventKind {
+    let file_type = Some(file_type(path)).filter(|t| *t != FileType::Gone);
+    EventKind::FileChecked { path: path.display().to_string(), file_type }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

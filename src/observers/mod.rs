@@ -6,6 +6,7 @@ pub(crate) mod address_holder;
 pub(crate) mod connect;
 pub(crate) mod database;
 pub(crate) mod directory;
+pub(crate) mod end_state;
 pub(crate) mod fs;
 pub(crate) mod health;
 pub(crate) mod kernel_sockets;

@@ -197,6 +197,11 @@ impl Tail {
     }
 }
 
+/// A line with the "listening" marker: the worker says it serves, so the expected path is looked at at once.
+pub(crate) fn is_listening_line(kind: &EventKind) -> bool {
+    matches!(kind, EventKind::Line { markers, .. } if markers.contains(&Marker::Listening))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,13 +8,13 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use sockdiag_probes::{EventKind, Lifecycle, Marker, RunConfig, SpawnMode, StdioMode, Stream};
+use sockdiag_probes::{EventKind, Lifecycle, RunConfig, SpawnMode, StdioMode, Stream};
 
 use super::marker::RUN_MARKER;
-use super::reaper;
+use super::reaper::Reaper;
 use crate::launcher::protocol::{self, Report};
 use crate::launcher::{stdio_name, SUBCOMMAND};
-use crate::observers::output::{LineSplitter, Markers};
+use crate::observers::output::{is_listening_line, LineSplitter, Markers};
 use crate::observers::{fs, Msg, Sink};
 
 /// Everything needed to start one run's launcher.
@@ -35,7 +35,7 @@ pub(crate) struct Launch<'a> {
 
 /// Starts the launcher, which puts itself in a session of its own (as a hook runs apart from the tool that calls it), so an attached
 /// worker shares the launcher's session and group, and a detached one has its own.
-pub(crate) fn spawn(launch: &Launch, sink: &Sink) -> anyhow::Result<Child> {
+pub(crate) fn spawn(launch: &Launch, sink: &Sink, reaper: &Reaper) -> anyhow::Result<Child> {
     let exe = std::env::current_exe().context("cannot find sockdiag's own executable")?;
     let config = launch.config;
     let mut cmd = Command::new(exe);
@@ -57,7 +57,7 @@ pub(crate) fn spawn(launch: &Launch, sink: &Sink) -> anyhow::Result<Child> {
     cmd.envs(launch.env.iter().map(|(k, v)| (k, v))).env(RUN_MARKER, &launch.marker);
     // The launcher makes its own session as it starts: without a pre_exec hook the standard library spawns with
     // posix_spawn (vfork), not a fork that copies all of sockdiag's page tables.
-    reaper::spawn(&mut cmd, sink, true).context("cannot start the launcher")
+    reaper.spawn(&mut cmd, sink, true).context("cannot start the launcher")
 }
 
 /// Reads the launcher's reports on a thread of its own until it closes its stdout.
@@ -90,16 +90,10 @@ pub(crate) fn read_reports(stdout: ChildStdout, markers: Markers, expected: Opti
 /// "listening" line, looks at the expected path (did the file exist yet?).
 fn emit_lines(lines: Vec<(Instant, EventKind)>, live: bool, expected: Option<&Path>, sink: &Sink) {
     for (at, line) in lines {
-        let listening = matches!(&line, EventKind::Line { markers, .. } if markers.contains(&Marker::Listening));
+        let listening = is_listening_line(&line);
         sink.send(Msg::Event(sink.clock.stamp_at(at, line)));
         if let Some(expected) = expected.filter(|_| listening && live) {
-            sink.send(Msg::Event(sink.clock.stamp(file_check(expected))));
+            sink.send(Msg::Event(sink.clock.stamp(fs::file_check(expected))));
         }
     }
-}
-
-/// What is at `path` now, as an event.
-pub(crate) fn file_check(path: &Path) -> EventKind {
-    let file_type = Some(fs::file_type(path)).filter(|t| *t != sockdiag_probes::FileType::Gone);
-    EventKind::FileChecked { path: path.display().to_string(), file_type }
 }

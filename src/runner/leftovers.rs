@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use super::escalation::{self, Escalation, Stoppable};
+
 /// Prefix of every sandbox directory in the temp dir.
 pub(crate) const SANDBOX_PREFIX: &str = "sockdiag-";
 
@@ -29,27 +31,42 @@ impl Leftovers {
 
     /// Kills the processes and removes the sandboxes (never following a symlink); returns what it did, in words.
     pub(crate) fn remove(&self) -> String {
-        let mut killed: Vec<i32> = Vec::new();
-        let mut round = self.pids.clone();
-        // An orphaned launcher may still be starting a worker while we kill: look again until nothing is left.
-        for _ in 0..3 {
-            if round.is_empty() {
-                break;
-            }
-            for &pid in &round {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-                // A launcher leads its own process group: a child it was forking when the scan ran goes with it.
-                let _ = kill(Pid::from_raw(-pid), Signal::SIGKILL);
-            }
-            super::interrupt::wait_gone(&round, std::time::Duration::from_millis(500));
-            killed.extend(&round);
-            round = orphan_processes().into_iter().filter(|p| !killed.contains(p)).collect();
-        }
+        let mut orphans = Orphans { first: Some(self.pids.clone()), killed: Vec::new() };
+        escalation::stop(&mut orphans, Escalation::Kill);
+        let killed = orphans.killed;
         let removed = self.sandboxes.iter().filter(|d| std::fs::remove_dir_all(d).is_ok()).count();
         format!(
             "killed {} leftover process(es) {killed:?}, removed {removed} leftover sandbox(es) of killed sockdiag runs",
             killed.len()
         )
+    }
+}
+
+/// The orphaned processes: those found first, then any that appeared since (an orphaned launcher may still be
+/// starting a worker while we kill).
+struct Orphans {
+    first: Option<Vec<i32>>,
+    killed: Vec<i32>,
+}
+
+impl Stoppable for Orphans {
+    fn left(&mut self) -> Vec<i32> {
+        self.first
+            .take()
+            .unwrap_or_else(|| orphan_processes().into_iter().filter(|p| !self.killed.contains(p)).collect())
+    }
+
+    fn signal(&mut self, pids: &[i32], signal: Signal) {
+        for &pid in pids {
+            let _ = kill(Pid::from_raw(pid), signal);
+            // A launcher leads its own process group: a child it was forking when the scan ran goes with it.
+            let _ = kill(Pid::from_raw(-pid), signal);
+        }
+        self.killed.extend(pids);
+    }
+
+    fn wait_gone(&mut self, pids: &[i32], grace: std::time::Duration) {
+        escalation::wait_gone(pids, grace, None);
     }
 }
 

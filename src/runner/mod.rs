@@ -1,6 +1,7 @@
 //! The runner: for each configuration, a sandbox, a launch and the observers, producing a RunRecord.
 //! Runs go in parallel (`--jobs`), each isolated in its own sandbox; results keep the matrix order.
 
+mod escalation;
 pub(crate) mod interrupt;
 mod launcher;
 pub(crate) mod leftovers;
@@ -10,6 +11,7 @@ mod reaper;
 mod run;
 pub(crate) mod runtime;
 mod sandbox;
+mod supervisor;
 mod tcp_watch;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,17 +20,18 @@ use std::sync::Mutex;
 use sockdiag_probes::{RunConfig, RunRecord, RuntimeInstall};
 
 use crate::profile::Profile;
+pub(crate) use escalation::Escalation;
 pub(crate) use sandbox::DatabaseTemplate;
+pub(crate) use supervisor::Supervisor;
 
 /// What every run of one invocation shares.
 pub(crate) struct Plan<'a> {
     pub(crate) profile: &'a Profile,
+    pub(crate) supervisor: &'a Supervisor,
     pub(crate) session: u64,
     pub(crate) keep_sandbox: bool,
     /// How long a launcher that exits waits after spawning.
     pub(crate) launcher_exit: std::time::Duration,
-    /// Identifies this invocation's processes (with the run id) in their environment.
-    pub(crate) token: String,
     /// The profile's runtimes and where each was found.
     pub(crate) runtimes: Vec<RuntimeInstall>,
     /// The database every run starts with.
@@ -61,6 +64,6 @@ pub(crate) fn run_all(
         }
     });
     // Each run stopped its own processes; one look over the whole system makes sure none outlives us.
-    interrupt::stop_all(&plan.token);
+    plan.supervisor.stop_all(Escalation::Polite);
     results.into_inner().expect("results lock").into_iter().map(|r| r.expect("every run ran")).collect()
 }

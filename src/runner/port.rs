@@ -10,27 +10,34 @@ use anyhow::Context;
 /// Tries this many kernel picks before giving up on finding a port not handed out yet.
 const ATTEMPTS: usize = 64;
 
-/// A loopback port that nothing listened on a moment ago and that no other run of this invocation got.
-pub(crate) fn free_loopback_port() -> anyhow::Result<u16> {
-    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
-    for _ in 0..ATTEMPTS {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .context("cannot pick a free loopback port")?
-            .port();
-        let mut given = GIVEN.lock().expect("port set lock");
-        if given.get_or_insert_with(HashSet::new).insert(port) {
-            return Ok(port);
+/// The ports this invocation has handed out.
+#[derive(Default)]
+pub(crate) struct Ports {
+    given: Mutex<HashSet<u16>>,
+}
+
+impl Ports {
+    /// A loopback port that nothing listened on a moment ago and that no other run of this invocation got.
+    pub(crate) fn free_loopback(&self) -> anyhow::Result<u16> {
+        for _ in 0..ATTEMPTS {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .context("cannot pick a free loopback port")?
+                .port();
+            if self.given.lock().expect("port set lock").insert(port) {
+                return Ok(port);
+            }
         }
+        anyhow::bail!("no free loopback port after {ATTEMPTS} attempts")
     }
-    anyhow::bail!("no free loopback port after {ATTEMPTS} attempts")
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn ports_are_distinct() {
-        let ports: std::collections::HashSet<u16> = (0..20).map(|_| super::free_loopback_port().unwrap()).collect();
-        assert_eq!(ports.len(), 20);
+        let ports = super::Ports::default();
+        let given: std::collections::HashSet<u16> = (0..20).map(|_| ports.free_loopback().unwrap()).collect();
+        assert_eq!(given.len(), 20);
     }
 }

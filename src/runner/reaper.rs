@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::process::{Child, Command};
-use std::sync::{Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag, WaitStatus};
@@ -27,73 +27,84 @@ struct Registry {
 /// Unclaimed exits kept at most (they are forgotten oldest first beyond that).
 const UNCLAIMED_MAX: usize = 256;
 
-struct Reaper {
+/// The reaper of one invocation: who each pid and session belongs to, and the thread that reaps them.
+pub(crate) struct Reaper {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     registry: Mutex<Registry>,
     wake: Condvar,
 }
 
-fn reaper() -> &'static Reaper {
-    static REAPER: OnceLock<Reaper> = OnceLock::new();
-    REAPER.get_or_init(|| {
+impl Reaper {
+    /// Makes sockdiag the child subreaper and starts reaping. Once started, every child of this process is
+    /// reaped here: nothing else may wait for one.
+    pub(crate) fn start() -> Reaper {
         // Orphans of the worker's tree are re-parented to us instead of init, so we get their exit status.
         let _ = nix::sys::prctl::set_child_subreaper(true);
-        std::thread::spawn(reap_forever);
-        Reaper { registry: Mutex::new(Registry::default()), wake: Condvar::new() }
-    })
-}
-
-/// Spawns `cmd` and registers its pid (and its session, when it leads one) with the run's sink.
-/// Spawning holds the registry lock so the reaper cannot take a child that `Command::spawn` is still waiting on.
-pub(crate) fn spawn(cmd: &mut Command, sink: &Sink, leads_session: bool) -> std::io::Result<Child> {
-    let r = reaper();
-    let mut reg = r.registry.lock().expect("registry lock");
-    let child = cmd.spawn()?;
-    let pid = child.id() as i32;
-    reg.by_pid.insert(pid, sink.clone());
-    if leads_session {
-        reg.by_group.insert(pid, sink.clone());
+        let shared = Arc::new(Shared { registry: Mutex::new(Registry::default()), wake: Condvar::new() });
+        let reaping = shared.clone();
+        std::thread::spawn(move || reap_forever(&reaping));
+        Reaper { shared }
     }
-    reg.children += 1;
-    reg.spawns += 1;
-    r.wake.notify_all();
-    Ok(child)
-}
 
-/// Stops any further spawn for the rest of the process's life (on interrupt): spawning needs this lock.
-pub(crate) fn freeze_spawning() {
-    std::mem::forget(reaper().registry.lock().expect("registry lock"));
-}
-
-/// Adds a process to a run (a worker its launcher reported, a descendant found in `/proc`). If it has already
-/// exited unclaimed, its exit is delivered now, with the time it was reaped.
-pub(crate) fn adopt(pid: i32, sink: &Sink) {
-    let mut reg = reaper().registry.lock().expect("registry lock");
-    if let Some((at, status)) = reg.unclaimed.remove(&pid).filter(|(at, _)| sink.clock.covers(*at)) {
-        drop(reg);
-        sink.send(Msg::Event(sink.clock.stamp_at(at, EventKind::Exited { pid, status })));
-        return;
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.shared.registry.lock().expect("registry lock")
     }
-    reg.by_pid.entry(pid).or_insert_with(|| sink.clone());
-}
 
-/// Adds a session (a detached worker's) to a run: its orphaned descendants come back to the run.
-pub(crate) fn adopt_group(sid: i32, sink: &Sink) {
-    reaper().registry.lock().expect("registry lock").by_group.entry(sid).or_insert_with(|| sink.clone());
-}
-
-/// Forgets a run's sessions and processes (after they are gone, or were reaped by their launcher).
-pub(crate) fn forget(sids: &[i32], pids: &[i32]) {
-    let mut reg = reaper().registry.lock().expect("registry lock");
-    for sid in sids {
-        reg.by_group.remove(sid);
+    /// Spawns `cmd` and registers its pid (and its session, when it leads one) with the run's sink.
+    /// Spawning holds the registry lock so the reaper cannot take a child that `Command::spawn` is still waiting
+    /// on.
+    pub(crate) fn spawn(&self, cmd: &mut Command, sink: &Sink, leads_session: bool) -> std::io::Result<Child> {
+        let mut reg = self.registry();
+        let child = cmd.spawn()?;
+        let pid = child.id() as i32;
+        reg.by_pid.insert(pid, sink.clone());
+        if leads_session {
+            reg.by_group.insert(pid, sink.clone());
+        }
+        reg.children += 1;
+        reg.spawns += 1;
+        self.shared.wake.notify_all();
+        Ok(child)
     }
-    for pid in pids {
-        reg.by_pid.remove(pid);
+
+    /// Stops any further spawn for the rest of the process's life (on interrupt): spawning needs this lock.
+    pub(crate) fn freeze_spawning(&self) {
+        std::mem::forget(self.registry());
+    }
+
+    /// Adds a process to a run (a worker its launcher reported, a descendant found in `/proc`). If it has
+    /// already exited unclaimed, its exit is delivered now, with the time it was reaped.
+    pub(crate) fn adopt(&self, pid: i32, sink: &Sink) {
+        let mut reg = self.registry();
+        if let Some((at, status)) = reg.unclaimed.remove(&pid).filter(|(at, _)| sink.clock.covers(*at)) {
+            drop(reg);
+            sink.send(Msg::Event(sink.clock.stamp_at(at, EventKind::Exited { pid, status })));
+            return;
+        }
+        reg.by_pid.entry(pid).or_insert_with(|| sink.clone());
+    }
+
+    /// Adds a session (a detached worker's) to a run: its orphaned descendants come back to the run.
+    pub(crate) fn adopt_group(&self, sid: i32, sink: &Sink) {
+        self.registry().by_group.entry(sid).or_insert_with(|| sink.clone());
+    }
+
+    /// Forgets a run's sessions and processes (after they are gone, or were reaped by their launcher).
+    pub(crate) fn forget(&self, sids: &[i32], pids: &[i32]) {
+        let mut reg = self.registry();
+        for sid in sids {
+            reg.by_group.remove(sid);
+        }
+        for pid in pids {
+            reg.by_pid.remove(pid);
+        }
     }
 }
 
-fn reap_forever() {
-    let r = reaper();
+fn reap_forever(r: &Shared) {
     loop {
         let spawns_before = r.registry.lock().expect("registry lock").spawns;
         // Wait without reaping, so the zombie's /proc/<pid>/stat (its session and group) can still be read.

@@ -3,10 +3,12 @@
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use rusqlite::Connection;
 
+use super::supervisor::TempDirs;
 use crate::error::UsageError;
 use crate::identity::Identity;
 use crate::profile::{Profile, Vars};
@@ -15,14 +17,22 @@ use crate::profile::{Profile, Vars};
 /// user's (SQLite backup API), or seeded from `seed_sql`. Each run gets a plain copy of this file.
 pub(crate) struct DatabaseTemplate {
     dir: tempfile::TempDir,
+    registry: Arc<TempDirs>,
     /// None when there is neither a database nor seed SQL: the worker starts without one.
     file: Option<PathBuf>,
 }
 
 impl DatabaseTemplate {
-    pub(crate) fn prepare(profile: &Profile, session: u64) -> anyhow::Result<Option<DatabaseTemplate>> {
+    pub(crate) fn prepare(
+        profile: &Profile,
+        session: u64,
+        registry: &Arc<TempDirs>,
+    ) -> anyhow::Result<Option<DatabaseTemplate>> {
         let Some(db) = &profile.database else { return Ok(None) };
-        let dir = private_dir("db")?;
+        let dir = private_dir("db", registry)?;
+        // Forgotten by the template's drop, whatever happens below.
+        let mut template = DatabaseTemplate { file: None, dir, registry: registry.clone() };
+        let dir = &template.dir;
         let real = profile.real_vars(session);
         let inside = profile.sandbox_vars(session, dir.path(), dir.path(), 0);
         let source = PathBuf::from(real.expand(&db.path));
@@ -50,14 +60,15 @@ impl DatabaseTemplate {
         } else {
             None
         };
-        Ok(Some(DatabaseTemplate { dir, file }))
+        template.file = file;
+        Ok(Some(template))
     }
 }
 
 /// A private (0700) directory of this invocation in the temp dir, removed on interrupt and found as a leftover
 /// if sockdiag is killed.
-fn private_dir(tag: &str) -> anyhow::Result<tempfile::TempDir> {
-    super::interrupt::create_sandbox(|| {
+fn private_dir(tag: &str, registry: &TempDirs) -> anyhow::Result<tempfile::TempDir> {
+    registry.create(|| {
         tempfile::Builder::new()
             .prefix(&format!("{}{}-{tag}-", super::leftovers::SANDBOX_PREFIX, std::process::id()))
             .tempdir()
@@ -67,14 +78,15 @@ fn private_dir(tag: &str) -> anyhow::Result<tempfile::TempDir> {
 
 pub(crate) struct Sandbox {
     dir: Option<tempfile::TempDir>,
+    registry: Arc<TempDirs>,
     pub(crate) root: PathBuf,
     pub(crate) home: PathBuf,
     pub(crate) data: PathBuf,
 }
 
 impl Sandbox {
-    pub(crate) fn create(run_id: usize) -> anyhow::Result<Sandbox> {
-        let dir = private_dir(&format!("run{run_id}"))?;
+    pub(crate) fn create(run_id: usize, registry: &Arc<TempDirs>) -> anyhow::Result<Sandbox> {
+        let dir = private_dir(&format!("run{run_id}"), registry)?;
         let root = dir.path().to_path_buf();
         let mk = |name: &str| -> anyhow::Result<PathBuf> {
             let p = root.join(name);
@@ -85,7 +97,7 @@ impl Sandbox {
             Ok(p)
         };
         let (home, data) = (mk("home")?, mk("data")?);
-        Ok(Sandbox { dir: Some(dir), root, home, data })
+        Ok(Sandbox { dir: Some(dir), registry: registry.clone(), root, home, data })
     }
 
     /// Puts the invocation's copy of the profile's database where the profile says, inside the sandbox.
@@ -153,13 +165,13 @@ fn check_query(db: &Path, query: &str, session: u64) -> rusqlite::Result<()> {
 
 impl Drop for DatabaseTemplate {
     fn drop(&mut self) {
-        super::interrupt::unregister_sandbox(self.dir.path());
+        self.registry.forget(self.dir.path());
     }
 }
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
         // Kept or removed by TempDir's drop (which never follows a symlink): either way, no longer ours to clean.
-        super::interrupt::unregister_sandbox(&self.root);
+        self.registry.forget(&self.root);
     }
 }

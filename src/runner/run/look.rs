@@ -7,7 +7,7 @@ use sockdiag_probes::{ConnectResult, Endpoint, EventKind, FileType};
 
 use super::state::Input;
 use super::Run;
-use crate::observers::{connect, database, directory, fs, pid_file, sockets};
+use crate::observers::{connect, database, directory, end_state, fs, pid_file, sockets};
 use crate::runner::marker;
 use crate::runner::tcp_watch::{Found, TcpWatch};
 
@@ -64,15 +64,7 @@ impl Run<'_> {
 
     /// The live processes of the run and their descendants.
     fn tree(&self) -> Vec<i32> {
-        let mut tree: Vec<i32> = Vec::new();
-        for pid in self.state.live_pids() {
-            for p in sockets::tree(pid) {
-                if !tree.contains(&p) {
-                    tree.push(p);
-                }
-            }
-        }
-        tree
+        end_state::tree_of(&self.state.live_pids())
     }
 
     /// Applies what the TCP watch found.

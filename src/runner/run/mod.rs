@@ -16,7 +16,7 @@ use sockdiag_probes::{EventKind, Outcome, RunAs, RunConfig, RunRecord, Stream, T
 use super::launcher::{self, Launch};
 use super::sandbox::Sandbox;
 use super::tcp_watch::TcpWatch;
-use super::{marker, reaper, Plan};
+use super::{marker, Plan};
 use crate::observers::logs::LogFiles;
 use crate::observers::output::Tail;
 use crate::observers::{database, fs, namespaces, sockets, worker_view, Clock, Msg, Sink};
@@ -34,7 +34,7 @@ use state::{Action, Input, RunState};
 const DRAIN: Duration = Duration::from_millis(100);
 
 pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Result<RunRecord> {
-    let mut sandbox = Sandbox::create(id)?;
+    let mut sandbox = Sandbox::create(id, &plan.supervisor.temp_dirs)?;
     let spec = RunSpec::resolve(plan, id, config, &sandbox)?;
     let (tx, rx) = crossbeam_channel::unbounded();
     let sink = Sink { clock: Clock::start(), tx };
@@ -71,7 +71,7 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
     let mut lines: Vec<(Instant, EventKind)> = run.tails.iter_mut().flat_map(Tail::read_to_end).collect();
     lines.extend(run.logs.finish());
     run.apply(Input::Stamped(lines));
-    reaper::forget(run.state.sessions(), run.state.pids());
+    plan.supervisor.reaper.forget(run.state.sessions(), run.state.pids());
     let Run { spec, state, .. } = run;
     let events = Timeline::new(state.into_timeline());
     let outcome = Outcome::from_timeline(&events);
@@ -139,7 +139,7 @@ impl<'a> Run<'a> {
             marker: spec.marker.clone(),
             user: (spec.config.user != RunAs::Invoker).then_some(spec.who.uid),
         };
-        let mut child = launcher::spawn(&launch, &self.sink)?;
+        let mut child = launcher::spawn(&launch, &self.sink, &self.plan.supervisor.reaper)?;
         let reports = child.stdout.take();
         let has_reports = reports.is_some();
         if let Some(reports) = reports {
@@ -172,9 +172,9 @@ impl<'a> Run<'a> {
         match action {
             Action::Adopt { pid, session } => {
                 if session {
-                    reaper::adopt_group(pid, &self.sink);
+                    self.plan.supervisor.reaper.adopt_group(pid, &self.sink);
                 }
-                reaper::adopt(pid, &self.sink);
+                self.plan.supervisor.reaper.adopt(pid, &self.sink);
                 self.view(pid);
             }
             Action::Forget(pid) => {
@@ -183,7 +183,7 @@ impl<'a> Run<'a> {
                 self.record_all(closed);
             }
             Action::FindStragglers => self.find_stragglers(),
-            Action::CheckFile(path) => self.record(launcher::file_check(&path)),
+            Action::CheckFile(path) => self.record(fs::file_check(&path)),
             Action::ReadGrown(path) => {
                 let mut lines = self.tails.iter_mut().find(|t| t.path == path).map(Tail::read_new).unwrap_or_default();
                 lines.extend(self.logs.read(&path));

@@ -9,7 +9,7 @@ use anyhow::Context;
 use sockdiag_probes::{Endpoint, Expected, HealthCheck, RunAs, RunConfig, StdioMode};
 
 use super::super::sandbox::Sandbox;
-use super::super::{port, runtime, Plan};
+use super::super::{runtime, Plan};
 use crate::error::UsageError;
 use crate::identity::Identity;
 use crate::observers::output::Markers;
@@ -60,7 +60,7 @@ impl RunSpec {
     /// Resolves the plan's profile for run `id` in `sandbox`: its port, its database, its user, its command.
     pub(super) fn resolve(plan: &Plan, id: usize, config: RunConfig, sandbox: &Sandbox) -> anyhow::Result<RunSpec> {
         let profile = plan.profile;
-        let port = if profile.uses_port { port::free_loopback_port()? } else { 0 };
+        let port = if profile.uses_port { plan.supervisor.ports.free_loopback()? } else { 0 };
         let vars = profile.sandbox_vars(plan.session, &sandbox.home, &sandbox.data, port);
         let database = sandbox.install_database(plan.database.as_ref(), profile, &vars)?;
         let who = match config.user {
@@ -101,7 +101,7 @@ impl RunSpec {
             tailed,
             watched: watched_roots(&sandbox.root, socket_path.as_deref()),
             fs_barrier: sandbox.root.join(".sockdiag-fs-sync"),
-            marker: format!("{}-{id}", plan.token),
+            marker: format!("{}-{id}", plan.supervisor.token),
             may_write: socket_path.as_deref().and_then(Path::parent).is_some_and(|d| d.starts_with(&sandbox.root)),
             socket_path,
             who,

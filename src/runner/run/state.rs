@@ -7,8 +7,9 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use sockdiag_probes::{ConnectResult, Event, EventKind, Lifecycle, Marker, PidFileState, RunConfig, SpawnMode};
+use sockdiag_probes::{ConnectResult, Event, EventKind, Lifecycle, PidFileState, RunConfig, SpawnMode};
 
+use crate::observers::output::is_listening_line;
 use crate::observers::{Clock, Msg};
 
 /// First interval of the look at `/proc` between events; it doubles up to the cap while nothing happens.
@@ -444,15 +445,12 @@ impl RunState {
     }
 }
 
-fn is_listening_line(kind: &EventKind) -> bool {
-    matches!(kind, EventKind::Line { markers, .. } if markers.contains(&Marker::Listening))
-}
-
 #[cfg(test)]
 mod tests {
     use sockdiag_probes::{ExitStatus, RunAs, Runtime, StdioMode, Stream};
 
     use super::*;
+    use sockdiag_probes::Marker;
 
     const WINDOW: Duration = Duration::from_millis(3000);
     const SETTLE: Duration = Duration::from_millis(50);

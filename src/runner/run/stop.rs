@@ -1,64 +1,42 @@
 //! The end of a run: the end state and what only the end can tell, then the stop (the profile's message,
 //! SIGTERM, SIGKILL) until nothing of the run is left.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use sockdiag_probes::{ConnectResult, EventKind, FileType};
+use sockdiag_probes::{ConnectResult, EventKind};
 
 use super::state::Input;
 use super::Run;
-use crate::observers::{connect, database, directory, fs, kernel_sockets, namespaces, sockets};
-use crate::runner::{interrupt, marker};
-
-/// How long a worker gets to stop after the profile's message, then after SIGTERM.
-const STOP_GRACE: Duration = Duration::from_millis(1000);
-const TERM_GRACE: Duration = Duration::from_millis(500);
+use crate::observers::{connect, database, end_state, sockets};
+use crate::runner::escalation::{self, Escalation, Stoppable, GRACE};
+use crate::runner::marker;
 
 impl Run<'_> {
     /// Stops the worker politely, then makes sure nothing carrying this run's marker is left: a process forked
     /// while the others were being stopped is found by a fresh look, killed, and waited for (on pidfds).
     pub(super) fn stop_everything(&mut self) {
         self.stop_politely();
-        for _ in 0..3 {
-            let left = marker::processes_of_run(&self.spec.marker);
-            if left.is_empty() {
-                return;
-            }
-            for &pid in &left {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-            interrupt::wait_gone(&left, TERM_GRACE);
-        }
+        escalation::stop(&mut MarkedRun { marker: &self.spec.marker }, Escalation::Kill);
     }
 
     /// Records the end state, then asks the worker to stop: the profile's message, then SIGTERM, then SIGKILL.
     fn stop_politely(&mut self) {
         let reachable = self.record_end_state();
-        if self.state.live_pids().is_empty() {
-            self.find_stragglers();
-            if self.state.live_pids().is_empty() {
-                return;
-            }
-        }
         // Never ask another process to stop: the stop message goes only to an address no one else holds.
         let held = self.state.timeline().iter().any(|e| matches!(e.kind, EventKind::AddressHeld { .. }));
         if let (true, false, Some(send)) = (reachable, held, self.spec.send.clone()) {
+            if self.left().is_empty() {
+                return;
+            }
             // Stamped before sending: the worker may react before the send returns.
             let before = Instant::now();
             let how = connect::send(&self.spec.expected.endpoint, send.as_bytes());
             self.apply(Input::Observed { at: before, kind: EventKind::HarnessStop { how } });
-            if self.wait_for_exits(STOP_GRACE) {
-                return;
-            }
+            self.wait_for_exits(GRACE);
         }
-        self.signal_all(Signal::SIGTERM);
-        if !self.wait_for_exits(TERM_GRACE) {
-            self.signal_all(Signal::SIGKILL);
-            self.wait_for_exits(TERM_GRACE);
-        }
+        escalation::stop(self, Escalation::Polite);
     }
 
     /// The end state: a last look and connect, the pid file, the session rows, what only the end can tell, and
@@ -70,14 +48,12 @@ impl Run<'_> {
         self.check_pid_file(true);
         self.look_up_sessions();
         self.record_end_evidence();
-        let expected_path = self.spec.expected_path();
-        let file_type =
-            Some(fs::file_type(Path::new(expected_path))).filter(|t| *t != FileType::Gone && !expected_path.is_empty());
         let live_pids = self.state.live_workers();
         // Where a worker that is still there stands: waiting in the kernel on what (a full pipe, a lock...).
         let states: Vec<EventKind> = live_pids.iter().filter_map(|p| sockets::thread_states(*p)).collect();
         self.record_all(states);
-        self.record(EventKind::EndState { path: self.spec.expected.endpoint.target(), file_type, live_pids });
+        let target = self.spec.expected.endpoint.target();
+        self.record(end_state::end_state(target, self.spec.socket_path.as_deref(), live_pids));
         reachable
     }
 
@@ -95,41 +71,47 @@ impl Run<'_> {
     fn record_end_evidence(&mut self) {
         let Some(path) = self.spec.socket_path.clone() else { return };
         self.check_directory();
-        let dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
-        for pid in self.state.live_pids() {
-            if let Some(ns) = namespaces::compare(pid, self.spec.expected_path()) {
-                self.record(ns);
-            }
-            if let Some(newer) = directory::newer_than_process(&dir, pid) {
-                self.record(newer);
-            }
-        }
-        let unavailable = |e: std::io::Error| EventKind::Note { text: format!("sock_diag unavailable: {e}") };
-        let listeners = self.sockets.listeners();
-        let inodes: Vec<u64> = listeners.iter().map(|(_, inode, _)| *inode).collect();
-        let known = match kernel_sockets::by_inode(&inodes) {
-            Ok(known) => known,
-            Err(e) => return self.record(unavailable(e)),
-        };
-        let files = kernel_sockets::listener_files(&listeners, &known);
-        self.record_all(files);
-        if fs::file_type(&path) == FileType::Socket {
-            match kernel_sockets::path_holder(&path, &known, &self.state.live_pids()) {
-                Ok(held) => self.record_all(held.into_iter().collect()),
-                Err(e) => self.record(unavailable(e)),
-            }
+        let events = end_state::evidence(&path, &self.state.live_pids(), &self.sockets.listeners());
+        self.record_all(events);
+    }
+}
+
+/// The run's tree as the run knows it: every exit it sees is recorded.
+impl Stoppable for Run<'_> {
+    fn left(&mut self) -> Vec<i32> {
+        self.find_stragglers();
+        self.state.live_pids()
+    }
+
+    fn signal(&mut self, pids: &[i32], signal: Signal) {
+        self.record(EventKind::HarnessStop { how: format!("{signal} to pids {pids:?}") });
+        for &pid in pids {
+            let _ = kill(Pid::from_raw(pid), signal);
         }
     }
 
-    fn signal_all(&mut self, signal: Signal) {
-        self.find_stragglers();
-        let live = self.state.live_pids();
-        if live.is_empty() {
-            return;
-        }
-        self.record(EventKind::HarnessStop { how: format!("{signal} to pids {live:?}") });
-        for pid in live {
+    fn wait_gone(&mut self, _: &[i32], grace: Duration) {
+        self.wait_for_exits(grace);
+    }
+}
+
+/// Whatever still carries the run's marker, found anywhere.
+struct MarkedRun<'a> {
+    marker: &'a str,
+}
+
+impl Stoppable for MarkedRun<'_> {
+    fn left(&mut self) -> Vec<i32> {
+        marker::processes_of_run(self.marker)
+    }
+
+    fn signal(&mut self, pids: &[i32], signal: Signal) {
+        for &pid in pids {
             let _ = kill(Pid::from_raw(pid), signal);
         }
+    }
+
+    fn wait_gone(&mut self, pids: &[i32], grace: Duration) {
+        escalation::wait_gone(pids, grace, None);
     }
 }

@@ -1,0 +1,127 @@
+//! The supervisor of one invocation, made once in `main` and passed down in the plan: the reaper (who each
+//! process belongs to), the temporary directories in use, the ports handed out, and the invocation's token. An
+//! interrupt stops everything through it; nothing about supervision lives in a process-wide static.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::escalation::{self, Escalation, Stoppable};
+use super::port::Ports;
+use super::reaper::Reaper;
+
+pub(crate) struct Supervisor {
+    /// Identifies this invocation's processes (with the run id) in their environment: `SOCKDIAG_RUN=<token>-…`.
+    pub(crate) token: String,
+    pub(crate) reaper: Reaper,
+    pub(crate) temp_dirs: Arc<TempDirs>,
+    pub(crate) ports: Ports,
+    keep_sandbox: bool,
+    /// Written once a second interrupt asks to skip the grace periods: every wait of the shutdown polls it.
+    hurry: (OwnedFd, OwnedFd),
+    hurried: AtomicBool,
+}
+
+impl Supervisor {
+    /// Starts supervising: from here on every child of this process is reaped by the supervisor's reaper.
+    pub(crate) fn start(token: String, keep_sandbox: bool) -> anyhow::Result<Arc<Supervisor>> {
+        Ok(Arc::new(Supervisor {
+            token,
+            reaper: Reaper::start(),
+            temp_dirs: Arc::default(),
+            ports: Ports::default(),
+            keep_sandbox,
+            hurry: nix::unistd::pipe()?,
+            hurried: AtomicBool::new(false),
+        }))
+    }
+
+    /// Stops every process of this invocation, wherever it is (a last sweep after the runs).
+    pub(crate) fn stop_all(&self, how: Escalation) {
+        escalation::stop(&mut Marked { supervisor: self }, how);
+    }
+
+    /// The interrupt: nothing more is made or spawned, every process is stopped, every temporary directory removed
+    /// (unless kept).
+    pub(crate) fn shut_down(&self) {
+        let dirs = self.temp_dirs.close();
+        self.reaper.freeze_spawning();
+        self.stop_all(Escalation::Polite);
+        if !self.keep_sandbox {
+            for dir in dirs {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+
+    /// Skips what is left of the shutdown's grace periods (a second interrupt).
+    pub(crate) fn hurry(&self) {
+        if !self.hurried.swap(true, Ordering::SeqCst) {
+            let _ = nix::unistd::write(&self.hurry.1, b"!");
+        }
+    }
+}
+
+/// Every live process carrying this invocation's marker.
+struct Marked<'a> {
+    supervisor: &'a Supervisor,
+}
+
+impl Stoppable for Marked<'_> {
+    fn left(&mut self) -> Vec<i32> {
+        let prefix = format!("{}-", self.supervisor.token);
+        super::marker::processes_everywhere(|m| m.starts_with(&prefix))
+    }
+
+    fn signal(&mut self, pids: &[i32], signal: Signal) {
+        for &pid in pids {
+            let _ = kill(Pid::from_raw(pid), signal);
+        }
+    }
+
+    fn wait_gone(&mut self, pids: &[i32], grace: std::time::Duration) {
+        escalation::wait_gone(pids, grace, Some(self.supervisor.hurry.0.as_fd()));
+    }
+}
+
+/// The temporary directories of this invocation (sandboxes, the database template), registered before they are
+/// made so that an interrupt never misses one; closed (`None`) once stopping.
+pub(crate) struct TempDirs {
+    dirs: Mutex<Option<Vec<PathBuf>>>,
+}
+
+impl Default for TempDirs {
+    fn default() -> Self {
+        TempDirs { dirs: Mutex::new(Some(Vec::new())) }
+    }
+}
+
+impl TempDirs {
+    /// Makes a directory under the registry's lock, so an interrupt never misses one being made.
+    pub(crate) fn create(
+        &self,
+        make: impl FnOnce() -> anyhow::Result<tempfile::TempDir>,
+    ) -> anyhow::Result<tempfile::TempDir> {
+        let mut list = self.dirs.lock().expect("temp dir list");
+        let Some(list) = list.as_mut() else { anyhow::bail!("stopping") };
+        let dir = make()?;
+        list.push(dir.path().to_path_buf());
+        Ok(dir)
+    }
+
+    /// The directory is no longer ours to clean (removed, or kept on purpose).
+    pub(crate) fn forget(&self, dir: &Path) {
+        if let Some(list) = self.dirs.lock().expect("temp dir list").as_mut() {
+            list.retain(|d| d != dir);
+        }
+    }
+
+    /// No directory is made from here on; returns those in use.
+    fn close(&self) -> Vec<PathBuf> {
+        self.dirs.lock().expect("temp dir list").take().unwrap_or_default()
+    }
+}
