@@ -9,8 +9,6 @@ use serde::{Deserialize, Serialize};
 use crate::cli::RunOptions;
 use crate::matrix::MatrixKind;
 
-/// Runtimes a worker is commonly run with; each one found on PATH is asked for its version.
-const RUNTIMES: &[&str] = &["node", "bun"];
 /// The longest a `--version` query may take.
 const VERSION_DEADLINE: Duration = Duration::from_secs(3);
 
@@ -40,9 +38,10 @@ impl Environment {
         Environment {
             os: os_name(),
             kernel: kernel(),
-            runtimes: RUNTIMES
+            // The runtimes a profile may name, each one found on PATH asked for its version.
+            runtimes: sockdiag_probes::Runtime::SUBSTITUTES
                 .iter()
-                .filter_map(|name| version_of(name).map(|version| Runtime { name: name.to_string(), version }))
+                .filter_map(|(_, name)| version_of(name).map(|version| Runtime { name: name.to_string(), version }))
                 .collect(),
             sockdiag: env!("CARGO_PKG_VERSION").to_string(),
         }
@@ -72,8 +71,7 @@ fn kernel() -> String {
 
 /// `NAME --version`'s first line, if NAME is on PATH and answers within the deadline.
 fn version_of(name: &str) -> Option<String> {
-    let path = std::env::var_os("PATH")?;
-    let program = std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())?;
+    let program = crate::profile::find_program(name)?;
     let mut child = Command::new(program)
         .arg("--version")
         .stdin(Stdio::null())

@@ -3,7 +3,6 @@
 //! watched). Only new bytes are read; lines are bounded like stdout's.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -11,12 +10,10 @@ use std::time::Instant;
 
 use sockdiag_probes::{EventKind, Stream};
 
-use super::output::{LineSplitter, Markers};
+use super::output::{Markers, Tail};
 
 /// Files followed at most, so that a glob matching thousands of files cannot exhaust memory.
 const MAX_FILES: usize = 16;
-/// Bytes read per file per call; the rest comes with the next change or the final read.
-const READ_CHUNK: u64 = 1 << 20;
 
 /// A line event with the moment it was read.
 type Stamped = (Instant, EventKind);
@@ -27,12 +24,7 @@ pub(crate) struct LogFiles {
     /// Raised by the fs watcher when a change notification is on its way, lowered here when reading.
     pending: Arc<AtomicBool>,
     markers: Markers,
-    files: BTreeMap<PathBuf, LogTail>,
-}
-
-struct LogTail {
-    offset: u64,
-    splitter: LineSplitter,
+    files: BTreeMap<PathBuf, Tail>,
 }
 
 impl LogFiles {
@@ -72,13 +64,12 @@ impl LogFiles {
             if self.files.len() >= MAX_FILES {
                 return vec![];
             }
-            let splitter = LineSplitter::new(Stream::Stdout, self.markers.clone());
-            self.files.insert(path.to_path_buf(), LogTail { offset: 0, splitter });
+            let tail = Tail::new(path.to_path_buf(), self.pending.clone(), Stream::Stdout, self.markers.clone());
+            self.files.insert(path.to_path_buf(), tail);
         }
         let Some(tail) = self.files.get_mut(path) else { return vec![] };
         let file = path.display().to_string();
-        let bytes = read_from(path, &mut tail.offset);
-        tail.splitter.feed(&bytes, Instant::now()).into_iter().map(|k| as_log(k, &file)).collect()
+        tail.read_new().into_iter().map(|k| as_log(k, &file)).collect()
     }
 
     /// Reads every file to its end and flushes unterminated last lines.
@@ -86,32 +77,10 @@ impl LogFiles {
         let mut out = self.poll();
         for (path, tail) in &mut self.files {
             let file = path.display().to_string();
-            loop {
-                let bytes = read_from(path, &mut tail.offset);
-                if bytes.is_empty() {
-                    break;
-                }
-                out.extend(tail.splitter.feed(&bytes, Instant::now()).into_iter().map(|k| as_log(k, &file)));
-            }
-            out.extend(tail.splitter.finish(Instant::now()).into_iter().map(|k| as_log(k, &file)));
+            out.extend(tail.read_to_end().into_iter().map(|k| as_log(k, &file)));
         }
         out
     }
-}
-
-/// Reads what was appended since `offset` (bounded), and moves the offset. A truncated file is read from 0.
-fn read_from(path: &Path, offset: &mut u64) -> Vec<u8> {
-    let Ok(mut f) = std::fs::File::open(path) else { return vec![] };
-    if f.metadata().is_ok_and(|m| m.len() < *offset) {
-        *offset = 0;
-    }
-    if f.seek(SeekFrom::Start(*offset)).is_err() {
-        return vec![];
-    }
-    let mut buf = Vec::new();
-    let n = f.take(READ_CHUNK).read_to_end(&mut buf).unwrap_or(0);
-    *offset += n as u64;
-    buf
 }
 
 /// The splitter speaks of streams; a log line is tagged with its file instead.

@@ -148,7 +148,7 @@ impl LineSplitter {
     }
 }
 
-/// A stdio file (file mode) read as it grows. Once the head budget is spent, only the last bytes can still be kept,
+/// A file read as it grows: a stdio file (file mode) or a log file. Once the head budget is spent, only the last bytes can still be kept,
 /// so the middle of a flood is skipped on disk instead of being read.
 pub(crate) struct Tail {
     pub(crate) path: PathBuf,
@@ -167,6 +167,10 @@ impl Tail {
         self.pending.store(false, Ordering::Release);
         let Ok(mut f) = std::fs::File::open(&self.path) else { return vec![] };
         let len = f.metadata().map_or(0, |m| m.len());
+        if len < self.offset {
+            // Truncated (a log rotated in place): read it again from the start.
+            self.offset = 0;
+        }
         let keep_from = len.saturating_sub(TAIL_BYTES);
         if self.splitter.head_full() && keep_from > self.offset {
             self.splitter.skip(keep_from - self.offset);

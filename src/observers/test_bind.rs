@@ -65,7 +65,6 @@ fn bind_on_thread(path: std::path::PathBuf) -> Result<i32, String> {
 /// As another user: a forked child switches to `who`. It only makes system calls (the harness has threads) and
 /// reports the errno through a pipe, so whoever reaps it (the subreaper thread, or us) does not matter.
 fn bind_in_child(addr: &libc::sockaddr_un, cpath: &CString, path: &Path, who: &Identity) -> Result<i32, String> {
-    let groups: Vec<libc::gid_t> = who.groups.clone();
     let Ok((read_end, write_end)) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) else {
         return Err("no pipe".into());
     };
@@ -73,7 +72,7 @@ fn bind_in_child(addr: &libc::sockaddr_un, cpath: &CString, path: &Path, who: &I
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         // SAFETY: as above; every pointer refers to memory that lives until _exit.
-        unsafe { child_bind(addr, cpath, who, &groups, std::os::fd::AsRawFd::as_raw_fd(&write_end)) }
+        unsafe { child_bind(addr, cpath, who, std::os::fd::AsRawFd::as_raw_fd(&write_end)) }
     }
     drop(write_end);
     if pid < 0 {
@@ -90,22 +89,16 @@ fn bind_in_child(addr: &libc::sockaddr_un, cpath: &CString, path: &Path, who: &I
 }
 
 /// In the forked child: become `who`, bind, unlink, report the errno (0 on success), exit.
-unsafe fn child_bind(
-    addr: &libc::sockaddr_un,
-    path: &CString,
-    who: &Identity,
-    groups: &[libc::gid_t],
-    report: i32,
-) -> ! {
+unsafe fn child_bind(addr: &libc::sockaddr_un, path: &CString, who: &Identity, report: i32) -> ! {
     let errno = || *libc::__errno_location();
     // Hold nothing of the harness's (its sockets, other runs' pipes) but the report pipe.
     let report_fd = report as libc::c_uint;
     libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, report_fd.saturating_sub(1), 0 as libc::c_uint);
     libc::syscall(libc::SYS_close_range, report_fd + 1, libc::c_uint::MAX, 0 as libc::c_uint);
-    let mut result = 0;
-    if libc::setgroups(groups.len(), groups.as_ptr()) != 0 || libc::setgid(who.gid) != 0 || libc::setuid(who.uid) != 0 {
-        result = errno();
-    }
+    let mut result = match who.become_it() {
+        Ok(()) => 0,
+        Err(e) => e.raw_os_error().unwrap_or(libc::EPERM),
+    };
     if result == 0 {
         let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
         let len = std::mem::size_of::<libc::sockaddr_un>() as u32;

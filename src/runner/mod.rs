@@ -21,6 +21,7 @@ use sockdiag_probes::{RunConfig, RunRecord, RuntimeInstall};
 
 use crate::profile::Profile;
 pub(crate) use escalation::Escalation;
+pub(crate) use run::expected_endpoint;
 pub(crate) use sandbox::DatabaseTemplate;
 pub(crate) use supervisor::Supervisor;
 

@@ -27,6 +27,7 @@ mod state;
 mod stop;
 mod watch;
 
+pub(crate) use spec::expected_endpoint;
 use spec::RunSpec;
 use state::{Action, Input, RunState};
 

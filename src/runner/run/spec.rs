@@ -125,9 +125,6 @@ fn expected(
 ) -> anyhow::Result<Expected> {
     let profile = plan.profile;
     Ok(Expected {
-        session: plan.session,
-        endpoint: endpoint(profile, vars)?,
-        env: profile.env.iter().map(|(k, v)| (k.clone(), vars.expand(v))).collect(),
         database: database.map(|d| d.display().to_string()),
         sandbox: Some(sandbox.root.display().to_string()),
         health: profile
@@ -137,8 +134,26 @@ fn expected(
         logs: profile.observe.logs.iter().map(|g| vars.expand(g)).collect(),
         pid_file: profile.observe.pid_file.as_ref().map(|p| vars.expand(p)),
         runtimes: plan.runtimes.clone(),
-        markers: profile.markers.defined(),
         shebang: runtime::shebang(argv),
+        ..expected_endpoint(profile, vars, plan.session)?
+    })
+}
+
+/// What any look at the worker expects, a run's or `inspect`'s: the session, the endpoint, the environment and
+/// the markers, with `vars` resolved; nothing else is expected yet.
+pub(crate) fn expected_endpoint(profile: &Profile, vars: &Vars, session: u64) -> anyhow::Result<Expected> {
+    Ok(Expected {
+        session,
+        endpoint: endpoint(profile, vars)?,
+        env: profile.env.iter().map(|(k, v)| (k.clone(), vars.expand(v))).collect(),
+        database: None,
+        sandbox: None,
+        health: None,
+        logs: vec![],
+        pid_file: None,
+        runtimes: vec![],
+        markers: profile.markers.defined(),
+        shebang: None,
     })
 }
 

@@ -182,32 +182,12 @@ impl RunState {
                 let listening = self.apply_lines(lines, &mut actions);
                 self.look_after(listening)
             }
-            Input::Found { events, changed, serving } => {
-                if changed {
-                    self.last_change = now;
-                }
-                if serving {
-                    self.serving_since.get_or_insert(now);
-                }
-                for kind in events {
-                    self.push(self.clock.stamp_at(now, kind));
-                }
-                Look::Later
-            }
+            Input::Found { events, changed, serving } => self.apply_found(events, changed, serving, now),
             Input::Connect { kind, serves } => {
                 self.apply_connect(kind, serves, now);
                 Look::Later
             }
-            Input::PidFile { kind, force } => {
-                if let EventKind::PidFile { pid, state, .. } = &kind {
-                    let key = (*pid, *state);
-                    if force || self.last_pid_file != Some(key) {
-                        self.last_pid_file = Some(key);
-                        self.push(self.clock.stamp_at(now, kind));
-                    }
-                }
-                Look::Later
-            }
+            Input::PidFile { kind, force } => self.apply_pid_file(kind, force, now),
             Input::WatchEnded => {
                 if let Some(again) = self.refused_again.take() {
                     self.push(again);
@@ -216,6 +196,12 @@ impl RunState {
                 Look::Later
             }
         };
+        self.schedule(look, now);
+        actions
+    }
+
+    /// When the next look at `/proc` is due after an input.
+    fn schedule(&mut self, look: Look, now: Instant) {
         match look {
             Look::Now => {
                 self.look_urgent = true;
@@ -227,7 +213,32 @@ impl RunState {
             }
             Look::Later => {}
         }
-        actions
+    }
+
+    /// What a look found: its events, and whether the worker changed or serves.
+    fn apply_found(&mut self, events: Vec<EventKind>, changed: bool, serving: bool, now: Instant) -> Look {
+        if changed {
+            self.last_change = now;
+        }
+        if serving {
+            self.serving_since.get_or_insert(now);
+        }
+        for kind in events {
+            self.push(self.clock.stamp_at(now, kind));
+        }
+        Look::Later
+    }
+
+    /// The pid file is recorded when what it says changed, or always when `force` (the end state).
+    fn apply_pid_file(&mut self, kind: EventKind, force: bool, now: Instant) -> Look {
+        if let EventKind::PidFile { pid, state, .. } = &kind {
+            let key = (*pid, *state);
+            if force || self.last_pid_file != Some(key) {
+                self.last_pid_file = Some(key);
+                self.push(self.clock.stamp_at(now, kind));
+            }
+        }
+        Look::Later
     }
 
     fn apply_msg(&mut self, msg: Msg, now: Instant, actions: &mut Vec<Action>) -> Look {
