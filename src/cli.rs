@@ -68,7 +68,8 @@ pub(crate) struct RunArgs {
 }
 
 /// What `run` and `check` share: which worker, which configurations, how to observe and where to write the report.
-#[derive(Args)]
+/// [`RunOptions::reproduce_args`] turns it back into arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub(crate) struct RunOptions {
     /// The session id the worker serves (a positive integer)
     #[arg(long, value_name = "N", value_parser = parse_session, allow_hyphen_values = true)]
@@ -77,16 +78,16 @@ pub(crate) struct RunOptions {
     #[arg(long, value_name = "FILE")]
     pub(crate) profile: Option<PathBuf>,
     /// Which configurations to run
-    #[arg(long, value_enum, default_value = "quick")]
+    #[arg(long, value_enum, default_value_t = DEFAULT_MATRIX)]
     pub(crate) matrix: MatrixKind,
     /// The dimensions the matrix varies: spawn, lifecycle, stdio, launches, runtime (default: all)
     #[arg(long, value_name = "DIM,...", value_delimiter = ',', value_parser = parse_dimension)]
     pub(crate) vary: Vec<Dimension>,
     /// How long a launcher that exits (like a hook that returns) waits after spawning the worker
-    #[arg(long, value_name = "MS", default_value_t = 0)]
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_LAUNCHER_EXIT_MS)]
     pub(crate) launcher_exit_ms: u64,
     /// Run each configuration K times
-    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, value_name = "K", default_value_t = DEFAULT_REPEAT, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub(crate) repeat: u32,
     /// Runs at a time (default: the number of cores)
     #[arg(long, value_name = "J", value_parser = clap::value_parser!(u32).range(1..=256))]
@@ -111,7 +112,70 @@ pub(crate) struct RunOptions {
     pub(crate) user: Option<String>,
 }
 
-#[derive(Args)]
+/// `--matrix` when not given.
+const DEFAULT_MATRIX: MatrixKind = MatrixKind::Quick;
+/// `--launcher-exit-ms` when not given.
+const DEFAULT_LAUNCHER_EXIT_MS: u64 = 0;
+/// `--repeat` when not given.
+const DEFAULT_REPEAT: u32 = 1;
+
+impl RunOptions {
+    /// The arguments of `run` that make the same diagnosis again, flags at their default left out. Every field is
+    /// named here (a new one does not compile until it is handled), and this is the one place that decides which
+    /// flags a "reproduce this" command carries.
+    pub(crate) fn reproduce_args(&self) -> Vec<String> {
+        let RunOptions {
+            session,
+            profile,
+            matrix,
+            vary,
+            launcher_exit_ms,
+            repeat,
+            jobs,
+            settle_ms,
+            window_ms,
+            user,
+            // Left out: they change where the results go and how much is printed, not what is run or observed.
+            // `--report` would overwrite the reporter's file; `--quiet` would hide the diagnosis; `--keep-sandbox`
+            // only keeps the run's files on disk afterwards.
+            report: _,
+            quiet: _,
+            keep_sandbox: _,
+        } = self;
+        let mut args = ArgList::default();
+        args.flag("--session", Some(session));
+        args.flag("--profile", profile.as_ref().map(|p| p.display()));
+        args.flag("--matrix", (*matrix != DEFAULT_MATRIX).then(|| value_name(*matrix)));
+        args.flag("--vary", (!vary.is_empty()).then(|| vary.iter().map(|d| d.name()).collect::<Vec<_>>().join(",")));
+        args.flag("--launcher-exit-ms", (*launcher_exit_ms != DEFAULT_LAUNCHER_EXIT_MS).then_some(launcher_exit_ms));
+        args.flag("--repeat", (*repeat != DEFAULT_REPEAT).then_some(repeat));
+        // Kept although it changes no configuration: how many runs share the cores changes their timing.
+        args.flag("--jobs", jobs.as_ref());
+        args.flag("--settle-ms", settle_ms.as_ref());
+        args.flag("--window-ms", window_ms.as_ref());
+        args.flag("--user", user.as_ref());
+        args.0
+    }
+}
+
+/// Arguments being put back together: `--name value` pairs.
+#[derive(Default)]
+struct ArgList(Vec<String>);
+
+impl ArgList {
+    fn flag(&mut self, name: &str, value: Option<impl std::fmt::Display>) {
+        if let Some(value) = value {
+            self.0.extend([name.to_string(), value.to_string()]);
+        }
+    }
+}
+
+/// The name a `ValueEnum` value is given on the command line.
+fn value_name(value: impl ValueEnum) -> String {
+    value.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub(crate) struct InspectArgs {
     /// The session id the worker serves (a positive integer)
     #[arg(long, value_name = "N", value_parser = parse_session, allow_hyphen_values = true)]
@@ -125,6 +189,18 @@ pub(crate) struct InspectArgs {
     /// Also write the report to FILE: Markdown (REPORT_TEMPLATE.md), or JSON / JUnit XML when FILE ends in .json / .xml
     #[arg(long, value_name = "FILE")]
     pub(crate) report: Option<PathBuf>,
+}
+
+impl InspectArgs {
+    /// The arguments of `inspect` that look again, every field named as in [`RunOptions::reproduce_args`].
+    pub(crate) fn reproduce_args(&self) -> Vec<String> {
+        // Left out: the format on stdout and the report file say where the results go, not what is looked at.
+        let InspectArgs { session, profile, format: _, report: _ } = self;
+        let mut args = ArgList::default();
+        args.flag("--session", Some(session));
+        args.flag("--profile", profile.as_ref().map(|p| p.display()));
+        args.0
+    }
 }
 
 #[derive(Args)]
@@ -152,7 +228,7 @@ pub(crate) struct RenderArgs {
     pub(crate) report: Option<PathBuf>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Format {
     /// Tables and evidence for a terminal or a CI log
     Table,

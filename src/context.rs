@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cli::RunOptions;
-use crate::matrix::MatrixKind;
+use crate::cli::{InspectArgs, RunOptions};
 
 /// The longest a `--version` query may take.
 const VERSION_DEADLINE: Duration = Duration::from_secs(3);
@@ -96,38 +95,136 @@ fn version_of(name: &str) -> Option<String> {
 }
 
 /// The command that looks again, shell-quoted.
-pub(crate) fn inspect_command(session: u64, profile: Option<&std::path::Path>) -> String {
-    let mut argv: Vec<String> = vec!["sockdiag".into(), "inspect".into(), "--session".into(), session.to_string()];
-    if let Some(p) = profile {
-        argv.extend(["--profile".into(), p.display().to_string()]);
-    }
+pub(crate) fn inspect_command(args: &InspectArgs) -> String {
+    command_line("inspect", args.reproduce_args())
+}
+
+/// The command that runs the same diagnosis again, shell-quoted: the flags [`RunOptions::reproduce_args`] keeps.
+pub(crate) fn reproduce_command(args: &RunOptions) -> String {
+    command_line("run", args.reproduce_args())
+}
+
+/// `sockdiag SUBCOMMAND ARGS...`, each word quoted for a POSIX shell.
+fn command_line(subcommand: &str, args: Vec<String>) -> String {
+    let argv: Vec<String> = ["sockdiag".to_string(), subcommand.to_string()].into_iter().chain(args).collect();
+    // Only a NUL byte cannot be quoted; no shell could take that argument anyway.
     shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_else(|_| argv.join(" "))
 }
 
-/// The command that runs the same diagnosis again (same profile, matrix, repeats, window and user), shell-quoted.
-pub(crate) fn reproduce_command(args: &RunOptions) -> String {
-    let mut argv: Vec<String> = vec!["sockdiag".into(), "run".into(), "--session".into(), args.session.to_string()];
-    if let Some(p) = &args.profile {
-        argv.extend(["--profile".into(), p.display().to_string()]);
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use clap::Parser;
+    use sockdiag_probes::Dimension;
+
+    use super::*;
+    use crate::cli::{Cli, Command, Format};
+    use crate::matrix::MatrixKind;
+
+    /// `run` with nothing but the session: every other flag at its default.
+    fn defaults() -> RunOptions {
+        let Command::Run(run) = Cli::try_parse_from(["sockdiag", "run", "--session", "7"]).unwrap().command else {
+            unreachable!()
+        };
+        run.options
     }
-    if args.matrix == MatrixKind::Full {
-        argv.extend(["--matrix".into(), "full".into()]);
+
+    /// Every flag away from its default, with words a shell must have quoted.
+    fn everything_set() -> RunOptions {
+        RunOptions {
+            session: 28,
+            profile: Some(PathBuf::from("/tmp/my profiles/it's $HOME.toml")),
+            matrix: MatrixKind::Full,
+            vary: vec![Dimension::Stdio, Dimension::Spawn, Dimension::Runtime],
+            launcher_exit_ms: 300,
+            repeat: 5,
+            jobs: Some(3),
+            report: Some(PathBuf::from("out dir/report.md")),
+            keep_sandbox: true,
+            settle_ms: Some(25),
+            window_ms: Some(4500),
+            quiet: true,
+            user: Some("no body".to_string()),
+        }
     }
-    if !args.vary.is_empty() {
-        let names: Vec<&str> = args.vary.iter().map(|d| d.name()).collect();
-        argv.extend(["--vary".into(), names.join(",")]);
+
+    /// The options `run` parses from the printed command, through a POSIX shell's word splitting.
+    fn parsed_back(command: &str) -> RunOptions {
+        let words = shlex::split(command).unwrap_or_else(|| panic!("not shell words: {command}"));
+        let cli = Cli::try_parse_from(&words).unwrap_or_else(|e| panic!("{command}: {e}"));
+        let Command::Run(run) = cli.command else { panic!("not a run command: {command}") };
+        assert_eq!(run.format, Format::Table, "{command}");
+        run.options
     }
-    if args.launcher_exit_ms > 0 {
-        argv.extend(["--launcher-exit-ms".into(), args.launcher_exit_ms.to_string()]);
+
+    /// What the reproduce command is meant to carry: everything but the output flags, which come back as defaults.
+    fn reproducible(options: &RunOptions) -> RunOptions {
+        let defaults = defaults();
+        RunOptions {
+            report: defaults.report,
+            quiet: defaults.quiet,
+            keep_sandbox: defaults.keep_sandbox,
+            ..options.clone()
+        }
     }
-    if args.repeat > 1 {
-        argv.extend(["--repeat".into(), args.repeat.to_string()]);
+
+    #[test]
+    fn every_flag_set_survives_the_reproduce_command() {
+        let options = everything_set();
+        let defaults = defaults();
+        // The options differ from the defaults in every field, or the round trip proves nothing about that field.
+        let RunOptions {
+            session,
+            profile,
+            matrix,
+            vary,
+            launcher_exit_ms,
+            repeat,
+            jobs,
+            report,
+            keep_sandbox,
+            settle_ms,
+            window_ms,
+            quiet,
+            user,
+        } = &options;
+        assert_ne!(*session, defaults.session);
+        assert_ne!(*profile, defaults.profile);
+        assert_ne!(*matrix, defaults.matrix);
+        assert_ne!(*vary, defaults.vary);
+        assert_ne!(*launcher_exit_ms, defaults.launcher_exit_ms);
+        assert_ne!(*repeat, defaults.repeat);
+        assert_ne!(*jobs, defaults.jobs);
+        assert_ne!(*report, defaults.report);
+        assert_ne!(*keep_sandbox, defaults.keep_sandbox);
+        assert_ne!(*settle_ms, defaults.settle_ms);
+        assert_ne!(*window_ms, defaults.window_ms);
+        assert_ne!(*quiet, defaults.quiet);
+        assert_ne!(*user, defaults.user);
+
+        let command = reproduce_command(&options);
+        assert_eq!(parsed_back(&command), reproducible(&options), "{command}");
     }
-    if let Some(w) = args.window_ms {
-        argv.extend(["--window-ms".into(), w.to_string()]);
+
+    #[test]
+    fn defaults_survive_the_reproduce_command() {
+        let options = defaults();
+        let command = reproduce_command(&options);
+        assert_eq!(command, "sockdiag run --session 7", "flags at their default are left out");
+        assert_eq!(parsed_back(&command), options);
     }
-    if let Some(u) = &args.user {
-        argv.extend(["--user".into(), u.clone()]);
+
+    #[test]
+    fn inspect_command_survives_a_shell() {
+        for argv in [
+            &["sockdiag", "inspect", "--session", "3"][..],
+            &["sockdiag", "inspect", "--session", "28", "--profile", "/tmp/a b/it's.toml"],
+        ] {
+            let Command::Inspect(args) = Cli::try_parse_from(argv).unwrap().command else { unreachable!() };
+            let command = inspect_command(&args);
+            let words = shlex::split(&command).unwrap();
+            assert_eq!(words, argv, "{command}");
+        }
     }
-    shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_else(|_| argv.join(" "))
 }

@@ -131,7 +131,7 @@ fn inspect(args: InspectArgs) -> anyhow::Result<i32> {
     let environment = Environment::detect();
     let live = inspect::look(&profile, args.session)?;
     let name = format!("{} ({})", profile.name, profile.source);
-    let command = context::inspect_command(args.session, args.profile.as_deref());
+    let command = context::inspect_command(&args);
     let diagnosis = Diagnosis::inspect(args.session, name, command, environment, live);
     print!("{}", report::render(&diagnosis, args.format, Style::for_stdout())?);
     write_report(&diagnosis, args.report.as_deref())?;

@@ -1,5 +1,6 @@
 //! Runs the real `sockdiag` binary, with a deadline, against the fixture profiles.
 
+// Each test binary compiles this module and uses only some of its helpers: the rest would be dead code there.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
