@@ -56,6 +56,9 @@ pub(crate) enum Command {
     /// Starts a worker the way a hook does (used by `run`, not by people)
     #[command(name = "__launch", hide = true)]
     Launch(LaunchArgs),
+    /// Kills what is left in an invocation's cgroup once sockdiag is gone (spawned by sockdiag itself)
+    #[command(name = "__keep", hide = true)]
+    Keep { cgroup: PathBuf },
 }
 
 #[derive(Args)]

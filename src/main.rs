@@ -63,6 +63,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             Ok(EXIT_HEALTHY)
         }
         Command::Launch(args) => Ok(launcher::main(args)),
+        Command::Keep { cgroup } => Ok(runner::keeper::main(&cgroup)),
     }
 }
 

@@ -40,6 +40,9 @@ pub(crate) struct LaunchArgs {
     /// Start each worker as this uid, with its groups (the launcher itself stays the invoker)
     #[arg(long)]
     pub(crate) user: Option<u32>,
+    /// Join this cgroup (the run's) before spawning anything
+    #[arg(long)]
+    pub(crate) cgroup: Option<PathBuf>,
     #[arg(long)]
     pub(crate) stdout_file: Option<PathBuf>,
     #[arg(long)]
@@ -82,6 +85,11 @@ pub(crate) fn main(args: LaunchArgs) -> i32 {
     if let Err(e) = nix::unistd::setsid() {
         report(&out, &Report::Failed { text: format!("setsid: {e}") });
         return 1;
+    }
+    if let Some(dir) = &args.cgroup {
+        if let Err(e) = crate::runner::cgroup::join(dir) {
+            report(&out, &Report::Failed { text: format!("cannot join the run's cgroup {}: {e}", dir.display()) });
+        }
     }
     let mut waiters = Vec::new();
     let mut readers = Vec::new();

@@ -31,6 +31,8 @@ pub(crate) struct Launch<'a> {
     pub(crate) marker: String,
     /// The uid the worker runs as, when it is not the harness's own (`--user`).
     pub(crate) user: Option<u32>,
+    /// The run's cgroup, which the launcher joins before it spawns the worker.
+    pub(crate) cgroup: Option<&'a Path>,
 }
 
 /// Starts the launcher, which puts itself in a session of its own (as a hook runs apart from the tool that calls it), so an attached
@@ -48,6 +50,9 @@ pub(crate) fn spawn(launch: &Launch, sink: &Sink, reaper: &Reaper) -> anyhow::Re
     }
     if let Some(uid) = launch.user {
         cmd.args(["--user", &uid.to_string()]);
+    }
+    if let Some(dir) = launch.cgroup {
+        cmd.arg("--cgroup").arg(dir);
     }
     if config.stdio == StdioMode::File {
         cmd.arg("--stdout-file").arg(&launch.output_files.0).arg("--stderr-file").arg(&launch.output_files.1);

@@ -18,22 +18,32 @@ pub(crate) const SANDBOX_PREFIX: &str = "sockdiag-";
 pub(crate) struct Leftovers {
     pub(crate) pids: Vec<i32>,
     pub(crate) sandboxes: Vec<PathBuf>,
+    /// Cgroups of killed invocations (their keeper was killed too): what is in them carries no marker it could
+    /// not shed.
+    pub(crate) cgroups: Vec<PathBuf>,
 }
 
 impl Leftovers {
     pub(crate) fn find() -> Leftovers {
-        Leftovers { pids: orphan_processes(), sandboxes: orphan_sandboxes() }
+        Leftovers {
+            pids: orphan_processes(),
+            sandboxes: orphan_sandboxes(),
+            cgroups: super::cgroup::orphans(dead_owner),
+        }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.pids.is_empty() && self.sandboxes.is_empty()
+        self.pids.is_empty() && self.sandboxes.is_empty() && self.cgroups.is_empty()
     }
 
     /// Kills the processes and removes the sandboxes (never following a symlink); returns what it did, in words.
     pub(crate) fn remove(&self) -> String {
         let mut orphans = Orphans { first: Some(self.pids.clone()), killed: Vec::new() };
         escalation::stop(&mut orphans, Escalation::Kill);
-        let killed = orphans.killed;
+        let mut killed = orphans.killed;
+        killed.extend(self.cgroups.iter().flat_map(|dir| super::cgroup::kill_orphan(dir)));
+        killed.sort_unstable();
+        killed.dedup();
         let removed = self.sandboxes.iter().filter(|d| std::fs::remove_dir_all(d).is_ok()).count();
         format!(
             "killed {} leftover process(es) {killed:?}, removed {removed} leftover sandbox(es) of killed sockdiag runs",

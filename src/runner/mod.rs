@@ -1,8 +1,10 @@
 //! The runner: for each configuration, a sandbox, a launch and the observers, producing a RunRecord.
 //! Runs go in parallel (`--jobs`), each isolated in its own sandbox; results keep the matrix order.
 
+pub(crate) mod cgroup;
 mod escalation;
 pub(crate) mod interrupt;
+pub(crate) mod keeper;
 mod launcher;
 pub(crate) mod leftovers;
 mod marker;
@@ -20,7 +22,6 @@ use std::sync::Mutex;
 use sockdiag_probes::{RunConfig, RunRecord, RuntimeInstall};
 
 use crate::profile::Profile;
-pub(crate) use escalation::Escalation;
 pub(crate) use run::expected_endpoint;
 pub(crate) use sandbox::DatabaseTemplate;
 pub(crate) use supervisor::Supervisor;
@@ -65,6 +66,6 @@ pub(crate) fn run_all(
         }
     });
     // Each run stopped its own processes; one look over the whole system makes sure none outlives us.
-    plan.supervisor.stop_all(Escalation::Polite);
+    plan.supervisor.finish();
     results.into_inner().expect("results lock").into_iter().map(|r| r.expect("every run ran")).collect()
 }

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use super::cgroup::{CgroupRoot, RunCgroup};
 use super::escalation::{self, Escalation, Stoppable};
 use super::port::Ports;
 use super::reaper::Reaper;
@@ -20,6 +21,8 @@ pub(crate) struct Supervisor {
     pub(crate) reaper: Reaper,
     pub(crate) temp_dirs: Arc<TempDirs>,
     pub(crate) ports: Ports,
+    /// The invocation's cgroup, or why there is none (then membership is the subreaper's and the marker's).
+    pub(crate) cgroup: Result<CgroupRoot, String>,
     keep_sandbox: bool,
     /// Written once a second interrupt asks to skip the grace periods: every wait of the shutdown polls it.
     hurry: (OwnedFd, OwnedFd),
@@ -29,7 +32,12 @@ pub(crate) struct Supervisor {
 impl Supervisor {
     /// Starts supervising: from here on every child of this process is reaped by the supervisor's reaper.
     pub(crate) fn start(token: String, keep_sandbox: bool) -> anyhow::Result<Arc<Supervisor>> {
+        let cgroup = CgroupRoot::create(&token);
+        if let Ok(root) = &cgroup {
+            super::keeper::start(root.dir())?;
+        }
         Ok(Arc::new(Supervisor {
+            cgroup,
             token,
             reaper: Reaper::start(),
             temp_dirs: Arc::default(),
@@ -40,9 +48,22 @@ impl Supervisor {
         }))
     }
 
+    /// A cgroup for run `id`, where the invocation has one.
+    pub(crate) fn run_cgroup(&self, id: usize) -> Option<RunCgroup> {
+        self.cgroup.as_ref().ok().and_then(|root| root.run(id).ok())
+    }
+
     /// Stops every process of this invocation, wherever it is (a last sweep after the runs).
     pub(crate) fn stop_all(&self, how: Escalation) {
         escalation::stop(&mut Marked { supervisor: self }, how);
+    }
+
+    /// After the runs: nothing is left, so the invocation's cgroup goes (the keeper then finds nothing to do).
+    pub(crate) fn finish(&self) {
+        self.stop_all(Escalation::Polite);
+        if let Ok(root) = &self.cgroup {
+            root.remove();
+        }
     }
 
     /// The interrupt: nothing more is made or spawned, every process is stopped, every temporary directory removed
@@ -66,7 +87,7 @@ impl Supervisor {
     }
 }
 
-/// Every live process carrying this invocation's marker.
+/// Every live process of this invocation: in its cgroup, or carrying its marker.
 struct Marked<'a> {
     supervisor: &'a Supervisor,
 }
@@ -74,12 +95,21 @@ struct Marked<'a> {
 impl Stoppable for Marked<'_> {
     fn left(&mut self) -> Vec<i32> {
         let prefix = format!("{}-", self.supervisor.token);
-        super::marker::processes_everywhere(|m| m.starts_with(&prefix))
+        let mut pids = super::marker::processes_everywhere(|m| m.starts_with(&prefix));
+        if let Ok(root) = &self.supervisor.cgroup {
+            pids.extend(root.procs());
+            pids.sort_unstable();
+            pids.dedup();
+        }
+        pids
     }
 
     fn signal(&mut self, pids: &[i32], signal: Signal) {
         for &pid in pids {
             let _ = kill(Pid::from_raw(pid), signal);
+        }
+        if let (Signal::SIGKILL, Ok(root)) = (signal, &self.supervisor.cgroup) {
+            root.kill();
         }
     }
 

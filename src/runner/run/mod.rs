@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use sockdiag_probes::{EventKind, Outcome, RunAs, RunConfig, RunRecord, Stream, Timeline};
 
+use super::cgroup::RunCgroup;
 use super::launcher::{self, Launch};
 use super::sandbox::Sandbox;
 use super::tcp_watch::TcpWatch;
@@ -50,6 +51,7 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
     let watcher = fs::watch(&spec.watched, interest, sink.clone())?;
 
     let mut run = Run::new(plan, spec, sink.clone(), rx, logs);
+    run.cgroup = plan.supervisor.run_cgroup(id);
     // A holder that is there before the worker starts is the clearest sign of a busy address.
     let held = run.tcp.as_mut().map(TcpWatch::before_spawn).unwrap_or_default();
     run.record_all(held);
@@ -73,6 +75,9 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
     lines.extend(run.logs.finish());
     run.apply(Input::Stamped(lines));
     plan.supervisor.reaper.forget(run.state.sessions(), run.state.pids());
+    if let Some(cgroup) = &run.cgroup {
+        cgroup.remove();
+    }
     let Run { spec, state, .. } = run;
     let events = Timeline::new(state.into_timeline());
     let outcome = Outcome::from_timeline(&events);
@@ -103,6 +108,8 @@ struct Run<'a> {
     databases_opened: Vec<PathBuf>,
     /// sockdiag's own executable: a launcher's child that still runs it has not exec'd the worker yet.
     own_exe: Option<PathBuf>,
+    /// The run's cgroup, where the invocation has one: every process of the run, whatever it did.
+    cgroup: Option<RunCgroup>,
 }
 
 impl<'a> Run<'a> {
@@ -123,6 +130,7 @@ impl<'a> Run<'a> {
             files_checked: HashSet::new(),
             databases_opened: Vec::new(),
             own_exe: std::env::current_exe().ok(),
+            cgroup: None,
         }
     }
 
@@ -139,6 +147,7 @@ impl<'a> Run<'a> {
             output_files: spec.output_files.clone(),
             marker: spec.marker.clone(),
             user: (spec.config.user != RunAs::Invoker).then_some(spec.who.uid),
+            cgroup: self.cgroup.as_ref().map(|c| c.dir.as_path()),
         };
         let mut child = launcher::spawn(&launch, &self.sink, &self.plan.supervisor.reaper)?;
         let reports = child.stdout.take();
@@ -211,9 +220,14 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Processes of the run that no tree walk found (a daemon whose parent is gone), by the run's env marker.
+    /// Processes of the run that no tree walk found (a daemon whose parent is gone): in the run's cgroup, or
+    /// carrying the run's env marker.
     fn find_stragglers(&mut self) {
-        for pid in marker::processes_of_run(&self.spec.marker) {
+        let mut found = self.cgroup.as_ref().map(RunCgroup::procs).unwrap_or_default();
+        found.extend(marker::processes_of_run(&self.spec.marker));
+        found.sort_unstable();
+        found.dedup();
+        for pid in found {
             if !self.state.has_exited(pid) && Some(pid) != self.state.launcher() {
                 self.adopt(pid);
             }
