@@ -22,6 +22,24 @@ pub(crate) struct Environment {
     pub(crate) runtimes: Vec<Runtime>,
     /// The version of sockdiag that made the diagnosis.
     pub(crate) sockdiag: String,
+    /// The observation sources of the runs, and why any did not run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) sources: Vec<Source>,
+}
+
+/// A source of facts about the runs (the per-run cgroup, inotify, /proc...).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Source {
+    pub(crate) name: String,
+    pub(crate) active: bool,
+    /// What it covers, or why it did not run.
+    pub(crate) detail: String,
+}
+
+impl Source {
+    pub(crate) fn new(name: &str, active: bool, detail: impl Into<String>) -> Source {
+        Source { name: name.to_string(), active, detail: detail.into() }
+    }
 }
 
 /// A runtime and its version.
@@ -43,6 +61,7 @@ impl Environment {
                 .filter_map(|(_, name)| version_of(name).map(|version| Runtime { name: name.to_string(), version }))
                 .collect(),
             sockdiag: env!("CARGO_PKG_VERSION").to_string(),
+            sources: Vec::new(),
         }
     }
 }

@@ -164,7 +164,7 @@ fn diagnose(opts: &RunOptions) -> anyhow::Result<Diagnosis> {
     let real = profile.real_vars(opts.session);
     profile.check_command(&real)?;
     // Before the runs: once the reaper reaps every child of ours, a `--version` query could not be waited for.
-    let environment = Environment::detect();
+    let mut environment = Environment::detect();
     let runtimes = runner::runtime::find_installed(&profile);
     let substitutes = runner::runtime::substitutes(&profile, &real, &runtimes);
     let user = opts.user.as_deref().map(resolve_user).transpose()?;
@@ -173,6 +173,7 @@ fn diagnose(opts: &RunOptions) -> anyhow::Result<Diagnosis> {
     report_leftovers();
     let supervisor = runner::Supervisor::start(run_token(), opts.keep_sandbox)?;
     runner::interrupt::install(supervisor.clone())?;
+    environment.sources = supervisor.sources();
     let plan = runner::Plan {
         profile: &profile,
         supervisor: &supervisor,

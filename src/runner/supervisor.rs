@@ -14,6 +14,7 @@ use super::cgroup::{CgroupRoot, RunCgroup};
 use super::escalation::{self, Escalation, Stoppable};
 use super::port::Ports;
 use super::reaper::Reaper;
+use crate::context::Source;
 
 pub(crate) struct Supervisor {
     /// Identifies this invocation's processes (with the run id) in their environment: `SOCKDIAG_RUN=<token>-…`.
@@ -51,6 +52,23 @@ impl Supervisor {
     /// A cgroup for run `id`, where the invocation has one.
     pub(crate) fn run_cgroup(&self, id: usize) -> Option<RunCgroup> {
         self.cgroup.as_ref().ok().and_then(|root| root.run(id).ok())
+    }
+
+    /// What watched the runs' processes, and why a source did not run.
+    pub(crate) fn sources(&self) -> Vec<Source> {
+        let cgroup = match &self.cgroup {
+            Ok(root) => Source::new("cgroup v2", true, format!("one cgroup per run under {}", root.dir().display())),
+            Err(why) => {
+                Source::new("cgroup v2", false, format!("{why}: membership by the subreaper and the run marker"))
+            }
+        };
+        vec![
+            cgroup,
+            Source::new("subreaper", true, "every orphan of a run comes back to sockdiag with its exit status"),
+            Source::new("inotify", true, "the sandbox and the socket's directory"),
+            Source::new("/proc", true, "the tree, its fds and sockets, looked at on every event"),
+            Source::new("sock_diag", true, "the kernel's Unix and TCP socket tables"),
+        ]
     }
 
     /// Stops every process of this invocation, wherever it is (a last sweep after the runs).
