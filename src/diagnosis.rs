@@ -2,7 +2,9 @@
 //! the confirmed verdicts in causal order and the decisive facts of the recorded runs.
 
 use serde::{Deserialize, Serialize};
-use sockdiag_probes::{all_probes, fmt_ms, Event, EventKind, Marker, RunConfig, RunRecord, Status, Stream, Verdict};
+use sockdiag_probes::{
+    all_probes, fmt_ms, Event, EventKind, Marker, RunConfig, RunRecord, Status, Stream, Verdict, CAUSAL_ORDER,
+};
 
 use crate::context::Environment;
 
@@ -45,12 +47,6 @@ pub(crate) struct Saved {
     environment: Environment,
     runs: Vec<RunRecord>,
 }
-
-/// The order in which confirmed hypotheses explain each other: causes before consequences.
-const CAUSAL_ORDER: &[&str] = &[
-    "H8", "H7", "H5", "H15", "H13", "H16", "H17", "H4", "H18", "H10", "H2", "H3", "H9", "H1", "H6", "H11", "H14",
-    "H19", "H12",
-];
 
 /// Longest output line quoted in the root cause.
 const QUOTE_MAX: usize = 200;

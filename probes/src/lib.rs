@@ -12,7 +12,8 @@ mod timeline;
 mod verdict;
 
 pub use evidence::{fmt_ms, Evidence};
-pub use probe::{all_probes, per_run, Finding, Probe};
+pub use hypotheses::{all_probes, CAUSAL_ORDER};
+pub use probe::{per_run, Finding, Probe};
 pub use run::{
     Dimension, Endpoint, Expected, HealthCheck, Lifecycle, Outcome, RunAs, RunConfig, RunRecord, Runtime,
     RuntimeInstall, Shebang, SpawnMode, StdioMode,

@@ -1,6 +1,5 @@
 //! The probe contract, and how per-run findings add up to one verdict.
 
-use crate::hypotheses;
 use crate::{Evidence, RunRecord, Status, Verdict};
 
 /// What a probe found, before it is dressed as a verdict.
@@ -42,31 +41,6 @@ pub trait Probe: Sync {
         let Finding { status, summary, evidence, .. } = self.evaluate(runs);
         Verdict { id: self.id(), title: self.title(), status, summary, evidence, fix: self.fix() }
     }
-}
-
-/// Every probe, in hypothesis order.
-pub fn all_probes() -> Vec<Box<dyn Probe>> {
-    vec![
-        Box::new(hypotheses::h01_exit_after_listen::ExitAfterListen),
-        Box::new(hypotheses::h02_attached_spawn::AttachedSpawn),
-        Box::new(hypotheses::h03_stdio_piping::StdioPiping),
-        Box::new(hypotheses::h04_path_mismatch::PathMismatch),
-        Box::new(hypotheses::h05_permissions::Permissions),
-        Box::new(hypotheses::h06_listening_before_file::ListeningBeforeFile),
-        Box::new(hypotheses::h07_entry_never_reached::EntryNeverReached),
-        Box::new(hypotheses::h08_session_row::SessionRow),
-        Box::new(hypotheses::h09_created_then_deleted::CreatedThenDeleted),
-        Box::new(hypotheses::h10_runtime::RuntimeDiffers),
-        Box::new(hypotheses::h11_not_serving::NotServing),
-        Box::new(hypotheses::h12_lost_errors::LostErrors),
-        Box::new(hypotheses::h13_path_too_long::PathTooLong),
-        Box::new(hypotheses::h14_stale_socket::StaleSocket),
-        Box::new(hypotheses::h15_missing_dir::MissingDir),
-        Box::new(hypotheses::h16_namespace::OtherNamespace),
-        Box::new(hypotheses::h17_filesystem::Filesystem),
-        Box::new(hypotheses::h18_address_held::AddressHeld),
-        Box::new(hypotheses::h19_stale_pid_file::StalePidFile),
-    ]
 }
 
 /// Evidence kept per verdict at most, so that a 50-run matrix stays readable.
