@@ -94,6 +94,8 @@ macro_rules! accuracy_table {
 #[rustfmt::skip]
 accuracy_table! {
     "healthy", UNIX, &[], exit 0, &[] => healthy;
+    // The same worker behind a shell shim whose helpers its shell reaps: no dead helper is kept as live.
+    "healthy-behind-shim", UNIX, &[], exit 0, &[] => healthy_behind_shim;
     "crash-cleanup", UNIX, &[], exit 1, &[("H1", C), ("H9", C), ("H12", C)] => crash_cleanup;
     // Two launches would race: a second worker that starts after the first one died rightly removes the stale
     // file. The two-launch dimension has its own mode (duplicate-cleanup).
@@ -303,6 +305,22 @@ fn healthy(row: &'static Row) {
     let report = check(row);
     assert!(report["root_cause"].is_null());
     assert!(report["runs"].as_array().unwrap().iter().all(|r| r["outcome"]["healthy"] == true));
+}
+
+fn healthy_behind_shim(row: &'static Row) {
+    let report = check(row);
+    assert!(report["root_cause"].is_null());
+    for run in report["runs"].as_array().unwrap() {
+        assert_eq!(run["outcome"]["healthy"], true, "{}", run["outcome"]);
+        // The worker stops at the profile's message: no signal was needed, so none went to a helper long gone.
+        let signalled: Vec<&serde_json::Value> = run["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "harness_stop" && e["how"].as_str().is_some_and(|h| h.starts_with("SIG")))
+            .collect();
+        assert!(signalled.is_empty(), "run {}: {signalled:?}", run["id"]);
+    }
 }
 
 /// The executable each run actually ran, from the worker view (`/proc/<pid>/exe`), by the run's runtime.

@@ -84,7 +84,7 @@ pub(crate) fn wait_gone(pids: &[i32], grace: Duration, hurry: Option<BorrowedFd>
 }
 
 /// A pidfd becomes readable when the process exits: an event to wait on instead of polling /proc.
-fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+pub(crate) fn pidfd_open(pid: i32) -> Option<OwnedFd> {
     // SAFETY: pidfd_open(2) with no flags; a non-negative return is a new descriptor we own.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })

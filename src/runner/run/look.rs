@@ -1,7 +1,10 @@
 //! One look at the worker: its tree, its sockets, the databases it holds, its pid file, and a connect to the
 //! endpoint. What it finds is applied to the run's state.
 
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use sockdiag_probes::{ConnectResult, Endpoint, EventKind, FileType};
 
@@ -14,6 +17,7 @@ use crate::runner::tcp_watch::{Found, TcpWatch};
 impl Run<'_> {
     /// One look at the worker: its tree, its sockets, the databases it holds, and the expected path.
     pub(super) fn look(&mut self) {
+        self.check_vanished();
         let tree = self.tree();
         for &pid in &tree {
             if !self.state.pids().contains(&pid) && Some(pid) != self.state.launcher() && !self.before_exec(pid) {
@@ -59,6 +63,32 @@ impl Run<'_> {
                     }
                 }
             }
+        }
+    }
+
+    /// Processes whose pidfd says they exited and whose exit no report will bring: their parent is neither
+    /// sockdiag (the reaper reports) nor the launcher (it reports the workers it reaps).
+    pub(super) fn check_vanished(&mut self) {
+        let mut polled: Vec<(i32, PollFd)> =
+            self.pidfds.iter().map(|(pid, fd)| (*pid, PollFd::new(fd.as_fd(), PollFlags::POLLIN))).collect();
+        let mut fds: Vec<PollFd> = polled.iter().map(|(_, fd)| *fd).collect();
+        if fds.is_empty() || poll(&mut fds, PollTimeout::ZERO).unwrap_or(0) == 0 {
+            return;
+        }
+        let ended: Vec<i32> = polled
+            .drain(..)
+            .zip(&fds)
+            .filter(|(_, fd)| fd.revents().is_some_and(|r| !r.is_empty()))
+            .map(|((pid, _), _)| pid)
+            .collect();
+        let reporters = [Some(std::process::id() as i32), self.state.launcher()];
+        for pid in ended {
+            self.pidfds.remove(&pid);
+            let parent = procfs::process::Process::new(pid).and_then(|p| p.stat()).map(|s| s.ppid).ok();
+            if self.state.has_exited(pid) || parent.is_some_and(|p| reporters.contains(&Some(p))) {
+                continue;
+            }
+            self.apply(Input::Vanished(pid));
         }
     }
 

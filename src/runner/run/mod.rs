@@ -4,7 +4,8 @@
 //! returns the actions it wants; `Run` (the executor, here and in `watch`, `look`, `stop`) carries them out and
 //! feeds what it finds back to the state. Every wait has a deadline.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use crossbeam_channel::Receiver;
 use sockdiag_probes::{EventKind, Outcome, RunAs, RunConfig, RunRecord, Stream, Timeline};
 
 use super::cgroup::RunCgroup;
+use super::escalation;
 use super::launcher::{self, Launch};
 use super::sandbox::Sandbox;
 use super::tcp_watch::TcpWatch;
@@ -110,6 +112,9 @@ struct Run<'a> {
     own_exe: Option<PathBuf>,
     /// The run's cgroup, where the invocation has one: every process of the run, whatever it did.
     cgroup: Option<RunCgroup>,
+    /// A pidfd per adopted process, opened when it was taken into the run: it tells of the exit of a process whose
+    /// own parent reaps it, which no report brings.
+    pidfds: HashMap<i32, OwnedFd>,
 }
 
 impl<'a> Run<'a> {
@@ -131,6 +136,7 @@ impl<'a> Run<'a> {
             databases_opened: Vec::new(),
             own_exe: std::env::current_exe().ok(),
             cgroup: None,
+            pidfds: HashMap::new(),
         }
     }
 
@@ -185,7 +191,15 @@ impl<'a> Run<'a> {
                     self.plan.supervisor.reaper.adopt_group(pid, &self.sink);
                 }
                 self.plan.supervisor.reaper.adopt(pid, &self.sink);
-                self.view(pid);
+                match escalation::pidfd_open(pid) {
+                    Some(fd) => {
+                        self.pidfds.insert(pid, fd);
+                        self.view(pid);
+                    }
+                    // Already reaped (a zombie still has a pidfd): by us or the launcher, whose report of the exit
+                    // is on its way, or by its own parent, whose is not.
+                    None => self.apply(Input::Vanished(pid)),
+                }
             }
             Action::Forget(pid) => {
                 let mut closed = self.sockets.forget_pid(pid);

@@ -38,6 +38,9 @@ pub(super) enum Input {
     /// The watch is over: a pending repeat of a refused connect is recorded, and the next attempt is recorded
     /// whatever its result (the end state).
     WatchEnded,
+    /// A process of the run is gone, and nobody will report its exit to us (its own parent reaped it: a shell
+    /// shim's helper, a daemon's short-lived child).
+    Vanished(i32),
 }
 
 /// What the state asks the executor to do.
@@ -99,6 +102,8 @@ pub(super) struct RunState {
     /// The worker's argv, for the spawn events.
     argv: Vec<String>,
     pids: Vec<i32>,
+    /// The workers the launcher started: their exit is always reported (by the launcher, or by the reaper).
+    spawned: HashSet<i32>,
     exited: HashSet<i32>,
     /// Sessions registered with the reaper (the launcher's, detached workers'), forgotten at the end.
     sessions: Vec<i32>,
@@ -140,6 +145,7 @@ impl RunState {
             launcher_alive: true,
             argv: Vec::new(),
             pids: Vec::new(),
+            spawned: HashSet::new(),
             exited: HashSet::new(),
             sessions: Vec::new(),
             serving_since: None,
@@ -188,6 +194,15 @@ impl RunState {
                 Look::Later
             }
             Input::PidFile { kind, force } => self.apply_pid_file(kind, force, now),
+            Input::Vanished(pid) => {
+                if self.pids.contains(&pid) && !self.spawned.contains(&pid) && self.exited.insert(pid) {
+                    actions.push(Action::Forget(pid));
+                    if self.live_pids().is_empty() {
+                        actions.push(Action::FindStragglers);
+                    }
+                }
+                Look::Soon
+            }
             Input::WatchEnded => {
                 if let Some(again) = self.refused_again.take() {
                     self.push(again);
@@ -252,6 +267,7 @@ impl RunState {
             Msg::Worker { pid, at_ns } => {
                 self.push(self.clock.stamp_ns(at_ns, EventKind::Spawned { pid, argv: self.argv.clone() }));
                 let session = self.config.spawn == SpawnMode::Detached;
+                self.spawned.insert(pid);
                 if session {
                     self.sessions.push(pid);
                 }
@@ -617,6 +633,23 @@ mod tests {
         let times: Vec<u64> =
             s.timeline().iter().filter(|e| matches!(e.kind, EventKind::Connect { .. })).map(|e| e.t_us).collect();
         assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    }
+
+    #[test]
+    fn a_process_reaped_by_its_own_parent_is_no_longer_live() {
+        let (mut s, t) = state(Lifecycle::Stays, Some("/s/worker.sock"));
+        started(&mut s, t);
+        s.adopt(12, false);
+        assert!(s.live_pids().contains(&12));
+        assert_eq!(s.apply(Input::Vanished(12), t), vec![Action::Forget(12)]);
+        assert!(!s.live_pids().contains(&12));
+        // Once only, and never for a pid that is not the run's, nor for a worker the launcher started: its exit
+        // report is on its way, with the status.
+        assert!(s.apply(Input::Vanished(12), t).is_empty());
+        assert!(s.apply(Input::Vanished(99), t).is_empty());
+        s.apply(Input::Source(Msg::Worker { pid: 13, at_ns: 0 }), t);
+        assert!(s.apply(Input::Vanished(13), t).is_empty());
+        assert!(s.live_pids().contains(&13));
     }
 
     #[test]

@@ -81,6 +81,7 @@ impl Run<'_> {
 impl Stoppable for Run<'_> {
     fn left(&mut self) -> Vec<i32> {
         self.find_stragglers();
+        self.check_vanished();
         self.state.live_pids()
     }
 
