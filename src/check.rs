@@ -72,7 +72,7 @@ fn label(s: Option<Status>) -> &'static str {
 /// The differences as a table for people.
 pub(crate) fn table(diffs: &[Difference], rel: impl Fn(&str) -> String, style: Style) -> String {
     let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED)
+    t.load_style(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_width(style.width)
         .set_header(["id", "baseline", "now", "summary now"]);

@@ -120,7 +120,7 @@ fn read_errno(fd: &std::os::fd::OwnedFd) -> Option<i32> {
         return None;
     }
     let mut bytes = [0u8; 4];
-    let n = nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(fd), &mut bytes).ok()?;
+    let n = nix::unistd::read(fd, &mut bytes).ok()?;
     (n == 4).then(|| i32::from_ne_bytes(bytes))
 }
 

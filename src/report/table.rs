@@ -53,7 +53,7 @@ fn wrap(text: &str, width: usize, first: &str, rest: &str) -> String {
 
 fn new_table(header: &[&str], style: Style) -> Table {
     let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED)
+    t.load_style(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_width(style.width)
         .set_header(header);

@@ -44,7 +44,7 @@ impl DatabaseTemplate {
             let conn = Connection::open_with_flags(&source, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
                 .map_err(|e| UsageError(format!("database {}: {e}", source.display())))?;
             conn.busy_timeout(std::time::Duration::from_millis(500))?;
-            conn.backup(rusqlite::DatabaseName::Main, &target, None)
+            conn.backup(rusqlite::MAIN_DB, &target, None::<fn(rusqlite::backup::Progress)>)
                 .map_err(|e| UsageError(format!("database {}: cannot copy it: {e}", source.display())))?;
             check_query(&target, &db.session_query, session)
                 .map_err(|e| UsageError(format!("database {}: database.session_query fails: {e}", source.display())))?;

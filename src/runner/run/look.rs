@@ -69,17 +69,17 @@ impl Run<'_> {
     /// Processes whose pidfd says they exited and whose exit no report will bring: their parent is neither
     /// sockdiag (the reaper reports) nor the launcher (it reports the workers it reaps).
     pub(super) fn check_vanished(&mut self) {
-        let mut polled: Vec<(i32, PollFd)> =
-            self.pidfds.iter().map(|(pid, fd)| (*pid, PollFd::new(fd.as_fd(), PollFlags::POLLIN))).collect();
-        let mut fds: Vec<PollFd> = polled.iter().map(|(_, fd)| *fd).collect();
+        let pids: Vec<i32> = self.pidfds.keys().copied().collect();
+        let mut fds: Vec<PollFd> =
+            pids.iter().map(|p| PollFd::new(self.pidfds[p].as_fd(), PollFlags::POLLIN)).collect();
         if fds.is_empty() || poll(&mut fds, PollTimeout::ZERO).unwrap_or(0) == 0 {
             return;
         }
-        let ended: Vec<i32> = polled
-            .drain(..)
+        let ended: Vec<i32> = pids
+            .iter()
             .zip(&fds)
             .filter(|(_, fd)| fd.revents().is_some_and(|r| !r.is_empty()))
-            .map(|((pid, _), _)| pid)
+            .map(|(p, _)| *p)
             .collect();
         let reporters = [Some(std::process::id() as i32), self.state.launcher()];
         for pid in ended {
