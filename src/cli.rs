@@ -129,7 +129,7 @@ pub(crate) struct RunOptions {
     pub(crate) user: Option<String>,
     /// Run only shard I of N: the runs of the expanded matrix (repeats included) whose place, counted from 1, is I
     /// modulo N; `sockdiag merge` joins the shards' JSON reports
-    #[arg(long, value_name = "I/N")]
+    #[arg(long, value_name = "I/N", allow_hyphen_values = true)]
     pub(crate) shard: Option<Shard>,
 }
 

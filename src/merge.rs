@@ -30,6 +30,7 @@ pub(crate) fn merge(files: &[PathBuf], count: Option<u32>, partial: bool) -> any
     for part in &parts[1..] {
         agree(first, part)?;
     }
+    parts.iter().try_for_each(runs_are_the_shards)?;
     if let Some(n) = count.filter(|n| *n != first.shards.count) {
         return usage(format!("{}: a shard of {}, not of {n} (--shards {n})", name(first), first.shards.count));
     }
@@ -70,7 +71,7 @@ fn name(part: &Part) -> std::path::Display<'_> {
     part.path.display()
 }
 
-/// Reads one shard's report and checks that its runs are the shard's.
+/// Reads one shard's report.
 fn read(path: &Path) -> anyhow::Result<Part> {
     let shown = path.display();
     let text = std::fs::read_to_string(path).map_err(|e| UsageError(format!("{shown}: {e}")))?;
@@ -85,7 +86,26 @@ fn read(path: &Path) -> anyhow::Result<Part> {
     let Some(shards) = matrix.shards.clone() else {
         return usage(format!("{shown}: the whole matrix, not a shard (run it with --shard I/N)"));
     };
-    for r in &saved.runs {
+    let command = without_shard(&saved.command);
+    Ok(Part { path: path.to_path_buf(), saved, matrix, shards, command })
+}
+
+/// Refuses a file whose runs are not its shards' runs of its matrix.
+fn runs_are_the_shards(part: &Part) -> anyhow::Result<()> {
+    let (shown, matrix, shards) = (name(part), &part.matrix, &part.shards);
+    if matrix.runs != matrix.configurations.len() * matrix.repeat {
+        return usage(format!(
+            "{shown}: its matrix says {} runs, not {} configuration(s) × {}",
+            matrix.runs,
+            matrix.configurations.len(),
+            matrix.repeat
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for r in &part.saved.runs {
+        if !seen.insert(r.id) {
+            return usage(format!("{shown}: run {} is there twice", r.id));
+        }
         let holds =
             r.id <= matrix.runs && shards.ran.iter().any(|&index| Shard { index, count: shards.count }.holds(r.id));
         if !holds {
@@ -95,8 +115,7 @@ fn read(path: &Path) -> anyhow::Result<Part> {
             return usage(format!("{shown}: run {} ({}) is not the matrix's run {}", r.id, r.config, r.id));
         }
     }
-    let command = without_shard(&saved.command);
-    Ok(Part { path: path.to_path_buf(), saved, matrix, shards, command })
+    Ok(())
 }
 
 /// Refuses two files that are not shards of one invocation, naming what differs.
