@@ -89,6 +89,25 @@ fn shards_cover_the_matrix_and_their_merge_judges_like_the_whole() {
     assert_eq!(merged["command"], whole["command"]);
     assert_eq!(statuses(&merged), statuses(&whole));
 
+    // JUnit of the merge: one suite per configuration, holding its repeats from different shards.
+    let out = sockdiag(&["render", merged_file.to_str().unwrap(), "--format", "junit"]);
+    let xml = String::from_utf8_lossy(&out.stdout);
+    let doc = roxmltree::Document::parse(&xml).expect("JUnit XML");
+    let suites: Vec<_> = doc.root_element().children().filter(|n| n.has_tag_name("testsuite")).collect();
+    let property = |suite: &roxmltree::Node, name: &str| {
+        suite
+            .descendants()
+            .find(|n| n.has_tag_name("property") && n.attribute("name") == Some(name))
+            .and_then(|n| n.attribute("value"))
+            .map(str::to_string)
+    };
+    assert_eq!(suites[0].attribute("name"), Some("detached, launcher exits, stdio ignore, 1 launch"));
+    assert_eq!(property(&suites[0], "runs").as_deref(), Some("1, 2"), "{xml}");
+    assert_eq!(property(&suites[0], "shards").as_deref(), Some("1/3, 2/3, 3/3"));
+    let first_case = suites[0].children().find(|n| n.has_tag_name("testcase")).unwrap();
+    assert_eq!(first_case.attribute("name"), Some("socket served in every run"));
+    assert!(first_case.children().any(|n| n.has_tag_name("failure")), "the fixture's runs fail: {xml}");
+
     // check: the merge is a baseline like the whole run; a shard is held to the baseline's runs of that shard.
     let base = |f: &Path| f.to_str().unwrap().to_string();
     let check = |baseline: &str, extra: &[&str]| {
