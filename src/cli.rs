@@ -286,7 +286,7 @@ pub(crate) enum Format {
     Json,
     /// REPORT_TEMPLATE.md rendered: root cause, tables, timelines (Mermaid and text), environment
     Markdown,
-    /// JUnit XML: one testcase per hypothesis (per configuration group where it applies)
+    /// JUnit XML: a testsuite per configuration (its runs' outcome, then a testcase per hypothesis)
     Junit,
 }
 

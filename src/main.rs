@@ -167,9 +167,22 @@ fn man(dir: Option<&Path>) -> anyhow::Result<i32> {
                 .and_then(|()| clap_mangen::generate_to(command, dir))
                 .map_err(|e| error::UsageError(format!("--dir {}: {e}", dir.display())))?;
         }
-        None => clap_mangen::Man::new(command).render(&mut std::io::stdout())?,
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command).render(&mut page)?;
+            return print_bytes(&page);
+        }
     }
     Ok(EXIT_HEALTHY)
+}
+
+/// Writes to stdout; a reader that stops early (`| head`) is no error.
+fn print_bytes(bytes: &[u8]) -> anyhow::Result<i32> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(EXIT_HEALTHY),
+    }
 }
 
 /// Judges the runs of a saved JSON report again and prints them in another format.
