@@ -1,19 +1,32 @@
 //! `sockdiag check --baseline FILE`: the verdicts of a saved JSON report are the expected ones; any status that
-//! differs (a hypothesis added or gone counts too) is a regression to show as a table.
+//! differs (a hypothesis added or gone counts too) is a regression to show as a table. A shard (`--shard i/n`) is
+//! held to the baseline's runs of the same shard, judged again; a baseline that is itself only some shards of its
+//! matrix is no baseline for the whole.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use comfy_table::{presets, ContentArrangement, Table};
 use serde::Deserialize;
 use sockdiag_probes::{Status, Verdict};
 
+use crate::diagnosis::{Diagnosis, Saved};
 use crate::error::UsageError;
 use crate::report::Style;
+use crate::shard::Matrix;
 
-/// The part of a saved report that a check reads.
+/// A saved report to compare with.
+pub(crate) struct Baseline {
+    path: PathBuf,
+    text: String,
+    read: BaselineFile,
+}
+
+/// The part of a saved report that a check reads first.
 #[derive(Deserialize)]
-struct Baseline {
+struct BaselineFile {
     verdicts: Vec<BaselineVerdict>,
+    #[serde(default)]
+    matrix: Option<Matrix>,
 }
 
 #[derive(Deserialize)]
@@ -22,16 +35,56 @@ struct BaselineVerdict {
     status: Status,
 }
 
-/// The expected status of each hypothesis, read from a saved JSON report; a bad file is a usage error (exit 2).
-pub(crate) fn load(path: &Path) -> anyhow::Result<Vec<(String, Status)>> {
+/// Reads a saved JSON report to compare with; a bad file is a usage error (exit 2).
+pub(crate) fn load(path: &Path) -> anyhow::Result<Baseline> {
     let name = path.display();
     let text = std::fs::read_to_string(path).map_err(|e| UsageError(format!("--baseline {name}: {e}")))?;
-    let baseline: Baseline = serde_json::from_str(&text)
+    let read: BaselineFile = serde_json::from_str(&text)
         .map_err(|e| UsageError(format!("--baseline {name}: not a sockdiag JSON report: {e}")))?;
-    if baseline.verdicts.is_empty() {
+    if read.verdicts.is_empty() {
         return Err(UsageError(format!("--baseline {name}: the report has no verdicts")).into());
     }
-    Ok(baseline.verdicts.into_iter().map(|v| (v.id, v.status)).collect())
+    Ok(Baseline { path: path.to_path_buf(), text, read })
+}
+
+impl Baseline {
+    /// The expected status of each hypothesis for runs of `matrix`: the baseline's own verdicts for a whole
+    /// matrix; for a shard, the verdicts of the baseline's runs of that shard, judged again (a shard's verdicts are
+    /// about its runs only). A baseline of only some shards is refused, and so, for a shard, is one of another
+    /// matrix.
+    pub(crate) fn expected(&self, matrix: &Matrix) -> anyhow::Result<Vec<(String, Status)>> {
+        let name = self.path.display();
+        let usage = |msg: String| -> anyhow::Error { UsageError(format!("--baseline {name}: {msg}")).into() };
+        let recorded = self.read.matrix.as_ref();
+        if let Some(label) = recorded.and_then(Matrix::shards_label) {
+            return Err(usage(format!(
+                "holds only {label}, not a whole matrix: merge the shards first (sockdiag merge)"
+            )));
+        }
+        let wanted = matrix.shards.as_ref().filter(|s| s.ran.len() < s.count as usize);
+        let Some(wanted) = wanted else {
+            return Ok(self.read.verdicts.iter().map(|v| (v.id.clone(), v.status)).collect());
+        };
+        let shard = format!("--shard {}/{}", wanted.ran[0], wanted.count);
+        let Some(recorded) = recorded else {
+            return Err(usage(format!("records no matrix (saved by an older sockdiag), so {shard} cannot be matched")));
+        };
+        if (&recorded.configurations, recorded.repeat) != (&matrix.configurations, matrix.repeat) {
+            return Err(usage(format!(
+                "ran another matrix ({} configuration(s) × {}; now {} × {}), so {shard} cannot be matched",
+                recorded.configurations.len(),
+                recorded.repeat,
+                matrix.configurations.len(),
+                matrix.repeat
+            )));
+        }
+        let saved: Saved =
+            serde_json::from_str(&self.text).map_err(|e| usage(format!("not a sockdiag JSON report: {e}")))?;
+        let Saved { session, profile, command, environment, mut runs, .. } = saved;
+        runs.retain(|r| wanted.ran.iter().any(|&index| crate::shard::shard_of(r.id, wanted.count) == index));
+        let slice = Diagnosis::new(session, profile, command, environment, None, runs);
+        Ok(slice.verdicts.iter().map(|v| (v.id.to_string(), v.status)).collect())
+    }
 }
 
 /// A hypothesis whose status is not the baseline's.

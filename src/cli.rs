@@ -8,6 +8,7 @@ use sockdiag_probes::Dimension;
 
 use crate::launcher::LaunchArgs;
 use crate::matrix::{parse_dimension, MatrixKind};
+use crate::shard::Shard;
 
 #[derive(Parser)]
 #[command(
@@ -22,6 +23,8 @@ use crate::matrix::{parse_dimension, MatrixKind};
                   sockdiag run --session 28 --profile my-worker.toml --matrix full --format json\n  \
                   sockdiag run --session 28 --profile my-worker.toml --report report.md\n  \
                   sockdiag check --baseline baseline.json --session 28 --profile my-worker.toml\n  \
+                  sockdiag run --session 28 --profile my-worker.toml --shard 1/4 --report shard-1.json\n  \
+                  sockdiag merge shard-*.json --baseline baseline.json\n  \
                   sockdiag render report.json --format markdown\n  \
                   sockdiag inspect --session 28 --profile my-worker.toml\n  \
                   sockdiag probes\n  \
@@ -41,6 +44,8 @@ pub(crate) enum Command {
     Check(CheckArgs),
     /// Re-judge the runs of a saved JSON report with this version's probes and print it in another format
     Render(RenderArgs),
+    /// Join the JSON reports of the shards of one matrix (`--shard i/n`) and judge all their runs together
+    Merge(MergeArgs),
     /// Look at the live system (processes, sockets, the expected path, its directory, the session row) and
     /// diagnose what one look can decide; spawns nothing
     Inspect(InspectArgs),
@@ -52,6 +57,18 @@ pub(crate) enum Command {
     Explain {
         /// A hypothesis id, e.g. H4
         id: String,
+    },
+    /// Print a shell completion script (e.g. `sockdiag completions bash > /etc/bash_completion.d/sockdiag`)
+    Completions {
+        /// The shell to complete in
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per command into a directory
+    Man {
+        /// Write sockdiag.1 and a sockdiag-COMMAND.1 for each command here instead
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
     /// Starts a worker the way a hook does (used by `run`, not by people)
     #[command(name = "__launch", hide = true)]
@@ -113,6 +130,10 @@ pub(crate) struct RunOptions {
     /// Also run the worker as this user (name or uid; sockdiag must run as root): adds the permission dimension
     #[arg(long, value_name = "NAME")]
     pub(crate) user: Option<String>,
+    /// Run only shard I of N: the runs of the expanded matrix (repeats included) whose place, counted from 1, is I
+    /// modulo N; `sockdiag merge` joins the shards' JSON reports
+    #[arg(long, value_name = "I/N", allow_hyphen_values = true)]
+    pub(crate) shard: Option<Shard>,
 }
 
 /// `--matrix` when not given.
@@ -138,6 +159,7 @@ impl RunOptions {
             settle_ms,
             window_ms,
             user,
+            shard,
             // Left out: they change where the results go and how much is printed, not what is run or observed.
             // `--report` would overwrite the reporter's file; `--quiet` would hide the diagnosis; `--keep-sandbox`
             // only keeps the run's files on disk afterwards.
@@ -157,6 +179,8 @@ impl RunOptions {
         args.flag("--settle-ms", settle_ms.as_ref());
         args.flag("--window-ms", window_ms.as_ref());
         args.flag("--user", user.as_ref());
+        // A shard's command runs that shard again; `merge` drops it to give the whole matrix's.
+        args.flag("--shard", shard.as_ref());
         args.0
     }
 }
@@ -231,6 +255,32 @@ pub(crate) struct RenderArgs {
     pub(crate) report: Option<PathBuf>,
 }
 
+#[derive(Args)]
+pub(crate) struct MergeArgs {
+    /// JSON reports of shards of one matrix (`run --shard I/N --report FILE.json`), in any order
+    #[arg(value_name = "FILE", required = true)]
+    pub(crate) files: Vec<PathBuf>,
+    /// Output format on stdout
+    #[arg(long, value_enum, default_value = "table")]
+    pub(crate) format: Format,
+    /// Also write the merged report to FILE: Markdown, or JSON / JUnit XML when FILE ends in .json / .xml
+    #[arg(long, value_name = "FILE")]
+    pub(crate) report: Option<PathBuf>,
+    /// Compare the merge's verdicts with this saved JSON report, as `check` does (exit 0 same, 1 different)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) baseline: Option<PathBuf>,
+    /// The files must be shards of N (the size of a CI job matrix): a file of another count is bad input
+    #[arg(long = "shards", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) shard_count: Option<u32>,
+    /// Merge even if some shards are missing (they are named on stderr and recorded in the report); without it,
+    /// missing shards are bad input
+    #[arg(long)]
+    pub(crate) partial: bool,
+    /// Print at most one line on stdout (the root cause; with --baseline, the differences)
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Format {
     /// Tables and evidence for a terminal or a CI log
@@ -239,7 +289,7 @@ pub(crate) enum Format {
     Json,
     /// REPORT_TEMPLATE.md rendered: root cause, tables, timelines (Mermaid and text), environment
     Markdown,
-    /// JUnit XML: one testcase per hypothesis (per configuration group where it applies)
+    /// JUnit XML: a testsuite per configuration (its runs' outcome, then a testcase per hypothesis)
     Junit,
 }
 

@@ -140,6 +140,7 @@ mod tests {
     use super::*;
     use crate::cli::{Cli, Command, Format};
     use crate::matrix::MatrixKind;
+    use crate::shard::Shard;
 
     /// `run` with nothing but the session: every other flag at its default.
     fn defaults() -> RunOptions {
@@ -165,6 +166,7 @@ mod tests {
             window_ms: Some(4500),
             quiet: true,
             user: Some("no body".to_string()),
+            shard: Some(Shard { index: 2, count: 3 }),
         }
     }
 
@@ -207,6 +209,7 @@ mod tests {
             window_ms,
             quiet,
             user,
+            shard,
         } = &options;
         assert_ne!(*session, defaults.session);
         assert_ne!(*profile, defaults.profile);
@@ -221,6 +224,7 @@ mod tests {
         assert_ne!(*window_ms, defaults.window_ms);
         assert_ne!(*quiet, defaults.quiet);
         assert_ne!(*user, defaults.user);
+        assert_ne!(*shard, defaults.shard);
 
         let command = reproduce_command(&options);
         assert_eq!(parsed_back(&command), reproducible(&options), "{command}");

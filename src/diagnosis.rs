@@ -7,6 +7,7 @@ use sockdiag_probes::{
 };
 
 use crate::context::Environment;
+use crate::shard::Matrix;
 
 /// How the evidence was gathered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +29,10 @@ pub(crate) struct Diagnosis {
     /// The command that reproduces this diagnosis.
     pub(crate) command: String,
     pub(crate) environment: Environment,
+    /// The matrix the runs come from, and which shards of it they are; none for a live look (and in reports saved
+    /// before shards existed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) matrix: Option<Matrix>,
     pub(crate) verdicts: Vec<Verdict>,
     pub(crate) runs: Vec<RunRecord>,
     pub(crate) root_cause: Option<String>,
@@ -38,14 +43,16 @@ pub(crate) struct Diagnosis {
 #[derive(Deserialize)]
 pub(crate) struct Saved {
     #[serde(default)]
-    look: Look,
-    session: u64,
-    profile: String,
+    pub(crate) look: Look,
+    pub(crate) session: u64,
+    pub(crate) profile: String,
     #[serde(default)]
-    command: String,
+    pub(crate) command: String,
     #[serde(default)]
-    environment: Environment,
-    runs: Vec<RunRecord>,
+    pub(crate) environment: Environment,
+    #[serde(default)]
+    pub(crate) matrix: Option<Matrix>,
+    pub(crate) runs: Vec<RunRecord>,
 }
 
 /// Longest output line quoted in the root cause.
@@ -57,11 +64,12 @@ impl Diagnosis {
         profile: String,
         command: String,
         environment: Environment,
+        matrix: Option<Matrix>,
         runs: Vec<RunRecord>,
     ) -> Diagnosis {
         let verdicts: Vec<Verdict> = all_probes().iter().map(|p| p.verdict(&runs)).collect();
         let root_cause = root_cause(&verdicts, &runs);
-        Diagnosis { look: Look::Run, session, profile, command, environment, verdicts, runs, root_cause }
+        Diagnosis { look: Look::Run, session, profile, command, environment, matrix, verdicts, runs, root_cause }
     }
 
     /// A diagnosis from one look at the live system: the hypotheses that need a run are not applicable.
@@ -90,19 +98,20 @@ impl Diagnosis {
             })
             .collect();
         let root_cause = root_cause(&verdicts, &runs);
-        Diagnosis { look: Look::Inspect, session, profile, command, environment, verdicts, runs, root_cause }
+        let matrix = None;
+        Diagnosis { look: Look::Inspect, session, profile, command, environment, matrix, verdicts, runs, root_cause }
     }
 
     /// Judges the runs of a saved report again.
     pub(crate) fn from_saved(saved: Saved) -> Diagnosis {
-        let Saved { look, session, profile, command, environment, mut runs } = saved;
+        let Saved { look, session, profile, command, environment, matrix, mut runs } = saved;
         match (look, runs.pop()) {
             (Look::Inspect, Some(live)) if runs.is_empty() => {
                 Diagnosis::inspect(session, profile, command, environment, live)
             }
             (_, last) => {
                 runs.extend(last);
-                Diagnosis::new(session, profile, command, environment, runs)
+                Diagnosis::new(session, profile, command, environment, matrix, runs)
             }
         }
     }

@@ -10,14 +10,18 @@ mod identity;
 mod inspect;
 mod launcher;
 mod matrix;
+mod merge;
 mod observers;
 mod profile;
 mod report;
 mod runner;
+mod shard;
+
+use std::path::Path;
 
 use clap::Parser;
 
-use cli::{CheckArgs, Cli, Command, Format, InspectArgs, RenderArgs, RunArgs, RunOptions};
+use cli::{CheckArgs, Cli, Command, Format, InspectArgs, MergeArgs, RenderArgs, RunArgs, RunOptions};
 use context::Environment;
 use diagnosis::Diagnosis;
 use error::{exit_code, EXIT_DIFFERS, EXIT_HEALTHY, EXIT_REPRODUCED, EXIT_USAGE};
@@ -50,6 +54,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
         Command::Render(args) => render(args),
+        Command::Merge(args) => merge(args),
         Command::Inspect(args) => inspect(args),
         Command::Probes => Ok(explain::list(Style::for_stdout())),
         Command::Explain { id } => explain::one(&id, Style::for_stdout()),
@@ -62,13 +67,23 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(EXIT_HEALTHY)
         }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "sockdiag",
+                &mut std::io::stdout(),
+            );
+            Ok(EXIT_HEALTHY)
+        }
+        Command::Man { dir } => man(dir.as_deref()),
         Command::Launch(args) => Ok(launcher::main(args)),
         Command::Keep { cgroup } => Ok(runner::keeper::main(&cgroup)),
     }
 }
 
 fn run(args: RunArgs) -> anyhow::Result<i32> {
-    let diagnosis = diagnose(&args.options)?;
+    let diagnosis = diagnose(&args.options, &mut |_| Ok(()))?;
     let style = Style::for_stdout();
     if args.options.quiet {
         print!("{}", report::quiet_line(&diagnosis).unwrap_or_default());
@@ -79,12 +94,17 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     Ok(if diagnosis.reproduced() { EXIT_REPRODUCED } else { EXIT_HEALTHY })
 }
 
-/// Runs, then compares with the baseline (read first: a bad baseline costs no run).
+/// Runs, then compares with the baseline (read first, and matched against the matrix before any run: a bad
+/// baseline costs no run).
 fn check(args: CheckArgs) -> anyhow::Result<i32> {
     let baseline = if args.update_baseline { None } else { Some(check::load(&args.baseline)?) };
-    let diagnosis = diagnose(&args.run)?;
+    let mut expected = None;
+    let diagnosis = diagnose(&args.run, &mut |matrix| {
+        expected = baseline.as_ref().map(|b| b.expected(matrix)).transpose()?;
+        Ok(())
+    })?;
     write_report(&diagnosis, args.run.report.as_deref())?;
-    let Some(baseline) = baseline else {
+    let Some(expected) = expected else {
         let json = report::render(&diagnosis, Format::Json, Style::PLAIN)?;
         std::fs::write(&args.baseline, json)
             .map_err(|e| error::UsageError(format!("--baseline {}: {e}", args.baseline.display())))?;
@@ -93,25 +113,77 @@ fn check(args: CheckArgs) -> anyhow::Result<i32> {
         }
         return Ok(EXIT_HEALTHY);
     };
-    let diffs = check::compare(&baseline, &diagnosis.verdicts);
-    let rel = |t: &str| report::relative(&diagnosis, t);
-    match (diffs.is_empty(), args.run.quiet) {
+    Ok(compare(&diagnosis, &expected, &args.baseline, args.run.quiet))
+}
+
+/// Prints how the verdicts differ from the baseline's (a table, one line with `quiet`, or that they are the same)
+/// and returns `check`'s exit code.
+fn compare(diagnosis: &Diagnosis, expected: &[(String, sockdiag_probes::Status)], path: &Path, quiet: bool) -> i32 {
+    let diffs = check::compare(expected, &diagnosis.verdicts);
+    let rel = |t: &str| report::relative(diagnosis, t);
+    match (diffs.is_empty(), quiet) {
         (true, true) => {}
-        (true, false) => println!(
-            "sockdiag: the {} verdicts are the same as in {}",
-            diagnosis.verdicts.len(),
-            args.baseline.display()
-        ),
+        (true, false) => {
+            println!("sockdiag: the {} verdicts are the same as in {}", diagnosis.verdicts.len(), path.display())
+        }
         (false, true) => println!("{}", check::one_line(&diffs)),
         (false, false) => {
-            println!("sockdiag: {} verdict(s) differ from {}\n", diffs.len(), args.baseline.display());
+            println!("sockdiag: {} verdict(s) differ from {}\n", diffs.len(), path.display());
             println!("{}", check::table(&diffs, rel, Style::for_stdout()));
             if let Some(cause) = &diagnosis.root_cause {
                 println!("\nMost likely root cause now: {}", rel(cause));
             }
         }
     }
-    Ok(if diffs.is_empty() { EXIT_HEALTHY } else { EXIT_DIFFERS })
+    if diffs.is_empty() {
+        EXIT_HEALTHY
+    } else {
+        EXIT_DIFFERS
+    }
+}
+
+/// Joins the shards' reports, judges their runs together, then prints the merge (or compares it with a baseline).
+fn merge(args: MergeArgs) -> anyhow::Result<i32> {
+    let baseline = args.baseline.as_deref().map(check::load).transpose()?;
+    let diagnosis = merge::merge(&args.files, args.shard_count, args.partial)?;
+    write_report(&diagnosis, args.report.as_deref())?;
+    if let (Some(baseline), Some(path)) = (baseline, args.baseline.as_deref()) {
+        let expected = baseline.expected(diagnosis.matrix.as_ref().expect("a merge records its matrix"))?;
+        return Ok(compare(&diagnosis, &expected, path, args.quiet));
+    }
+    if args.quiet {
+        print!("{}", report::quiet_line(&diagnosis).unwrap_or_default());
+    } else {
+        print!("{}", report::render(&diagnosis, args.format, Style::for_stdout())?);
+    }
+    Ok(if diagnosis.reproduced() { EXIT_REPRODUCED } else { EXIT_HEALTHY })
+}
+
+/// `sockdiag man`: the page of sockdiag on stdout, or every command's page written into `dir`.
+fn man(dir: Option<&Path>) -> anyhow::Result<i32> {
+    let command = <Cli as clap::CommandFactory>::command();
+    match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .and_then(|()| clap_mangen::generate_to(command, dir))
+                .map_err(|e| error::UsageError(format!("--dir {}: {e}", dir.display())))?;
+        }
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command).render(&mut page)?;
+            return print_bytes(&page);
+        }
+    }
+    Ok(EXIT_HEALTHY)
+}
+
+/// Writes to stdout; a reader that stops early (`| head`) is no error.
+fn print_bytes(bytes: &[u8]) -> anyhow::Result<i32> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(EXIT_HEALTHY),
+    }
 }
 
 /// Judges the runs of a saved JSON report again and prints them in another format.
@@ -152,8 +224,12 @@ fn resolve_user(name: &str) -> anyhow::Result<u32> {
     }
 }
 
-/// profile → matrix → runner → probes.
-fn diagnose(opts: &RunOptions) -> anyhow::Result<Diagnosis> {
+/// profile → matrix → runner → probes. `before_runs` sees the matrix (the shard's part of it) before anything is
+/// spawned, and may refuse it.
+fn diagnose(
+    opts: &RunOptions,
+    before_runs: &mut dyn FnMut(&shard::Matrix) -> anyhow::Result<()>,
+) -> anyhow::Result<Diagnosis> {
     let mut profile = Profile::load(opts.profile.as_deref())?;
     if let Some(s) = opts.settle_ms {
         profile.observe.settle_ms = s;
@@ -168,7 +244,12 @@ fn diagnose(opts: &RunOptions) -> anyhow::Result<Diagnosis> {
     let runtimes = runner::runtime::find_installed(&profile);
     let substitutes = runner::runtime::substitutes(&profile, &real, &runtimes);
     let user = opts.user.as_deref().map(resolve_user).transpose()?;
-    let configs = matrix::expand(opts.matrix, &opts.vary, opts.repeat as usize, &substitutes, user);
+    let configurations = matrix::configurations(opts.matrix, &opts.vary, &substitutes, user);
+    let (matrix, configs) = shard::Matrix::new(configurations, opts.repeat as usize).split(opts.shard);
+    before_runs(&matrix)?;
+    if let (Some(shard), true) = (opts.shard, configs.is_empty()) {
+        eprintln!("sockdiag: shard {shard} has no runs: the matrix has only {} run(s)", matrix.runs);
+    }
     let jobs = opts.jobs.map_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()), |j| j as usize);
     report_leftovers();
     let supervisor = runner::Supervisor::start(run_token(), opts.keep_sandbox)?;
@@ -187,11 +268,11 @@ fn diagnose(opts: &RunOptions) -> anyhow::Result<Diagnosis> {
     let runs = runner::run_all(&plan, &configs, jobs, &|run| progress.done(run))?;
     progress.finish();
     let name = format!("{} ({})", profile.name, profile.source);
-    Ok(Diagnosis::new(opts.session, name, context::reproduce_command(opts), environment, runs))
+    Ok(Diagnosis::new(opts.session, name, context::reproduce_command(opts), environment, Some(matrix), runs))
 }
 
 /// `--report FILE`, in the format its name asks for, without colour.
-fn write_report(diagnosis: &Diagnosis, path: Option<&std::path::Path>) -> anyhow::Result<()> {
+fn write_report(diagnosis: &Diagnosis, path: Option<&Path>) -> anyhow::Result<()> {
     let Some(path) = path else { return Ok(()) };
     let text = report::render(diagnosis, report::format_for_file(path), Style::PLAIN)?;
     std::fs::write(path, text).map_err(|e| error::UsageError(format!("--report {}: {e}", path.display())))?;

@@ -22,10 +22,21 @@ pub(crate) fn parse_dimension(s: &str) -> Result<Dimension, String> {
 /// (after all the runs of the command as written): a runtime changes what every other dimension does, so it
 /// multiplies them rather than being one more single change. With another user (`--user`), the permission
 /// dimension is {as invoked, that user}: quick adds production as that user, full runs every configuration as both.
+#[cfg(test)]
 pub(crate) fn expand(
     kind: MatrixKind,
     vary: &[Dimension],
     repeat: usize,
+    runtimes: &[Runtime],
+    user: Option<u32>,
+) -> Vec<RunConfig> {
+    crate::shard::Matrix::new(configurations(kind, vary, runtimes, user), repeat).all_runs().map(|(_, c)| c).collect()
+}
+
+/// The distinct configurations of a matrix, in the order [`expand`] runs them (before the repeats).
+pub(crate) fn configurations(
+    kind: MatrixKind,
+    vary: &[Dimension],
     runtimes: &[Runtime],
     user: Option<u32>,
 ) -> Vec<RunConfig> {
@@ -49,7 +60,7 @@ pub(crate) fn expand(
         };
         all.extend(as_user);
     }
-    all.into_iter().flat_map(|c| std::iter::repeat_n(c, repeat.max(1))).collect()
+    all
 }
 
 /// The other values of a dimension, production's first.

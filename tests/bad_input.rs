@@ -226,3 +226,86 @@ fn inspect_checks_its_input_like_run() {
     expect_usage_error(&["inspect", "--session", "0"], "positive integer");
     expect_usage_error(&["inspect", "--session", "28", "--profile", "/nonexistent.toml"], "/nonexistent.toml");
 }
+
+#[test]
+fn shards_that_do_not_exist() {
+    let p = profile("healthy");
+    for (bad, names) in
+        [("0/2", "count from 1"), ("3/2", "only 2 shards"), ("x", "i/n"), ("1/0", "no shard of 0"), ("-1/2", "i/n")]
+    {
+        expect_usage_error(&["run", "--session", "28", "--profile", &p, "--shard", bad], "--shard");
+        expect_usage_error(&["run", "--session", "28", "--profile", &p, "--shard", bad], names);
+        expect_usage_error(
+            &["check", "--baseline", "b.json", "--session", "28", "--profile", &p, "--shard", bad],
+            names,
+        );
+    }
+}
+
+/// One real shard report of the healthy fixture (2 runs in all, 1 per shard), then copies of it changed in one
+/// field each.
+#[test]
+fn merging_shards_that_do_not_fit_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = profile("healthy");
+    let shard = |i: u32| {
+        let file = dir.path().join(format!("shard-{i}.json"));
+        let shard = format!("{i}/2");
+        let out = sockdiag(&[
+            "run",
+            "--session",
+            "28",
+            "--profile",
+            &p,
+            "--vary",
+            "launches",
+            "--shard",
+            &shard,
+            "--report",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        file
+    };
+    let (one, two) = (shard(1), shard(2));
+    let read = |f: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap()
+    };
+    let changed = |name: &str, change: &dyn Fn(&mut serde_json::Value)| {
+        let mut report = read(&two);
+        change(&mut report);
+        let file = dir.path().join(name);
+        std::fs::write(&file, serde_json::to_string(&report).unwrap()).unwrap();
+        file
+    };
+    let other_session = changed("session.json", &|r| r["session"] = 29.into());
+    let other_profile = changed("profile.json", &|r| r["profile"] = "another (other.toml)".into());
+    let other_matrix = changed("matrix.json", &|r| r["matrix"]["repeat"] = 2.into());
+    let other_count = changed("count.json", &|r| r["matrix"]["shards"]["count"] = 3.into());
+    let other_options = changed("options.json", &|r| {
+        r["command"] =
+            r["command"].as_str().unwrap().replace("--vary launches", "--vary launches --window-ms 10").into()
+    });
+    let foreign_run = changed("foreign.json", &|r| r["runs"][0]["id"] = 1.into());
+    let whole = common::root().join("tests/fixtures/crash-cleanup.json");
+    let s = |f: &std::path::Path| f.to_str().unwrap().to_string();
+    for (files, names) in [
+        (vec![s(&one), s(&other_session)], "different sessions"),
+        (vec![s(&one), s(&other_profile)], "different profiles"),
+        (vec![s(&one), s(&other_matrix)], "different matrices"),
+        (vec![s(&one), s(&other_count)], "different splits"),
+        (vec![s(&one), s(&other_options)], "different options"),
+        (vec![s(&one), s(&foreign_run)], "not one of its shards"),
+        (vec![s(&one), s(&one)], "shard 1/2 is in both"),
+        (vec![s(&one)], "shard 2/2 missing"),
+        (vec![s(&one), s(&whole)], "records no matrix"),
+        (vec![s(&one), s(&dir.path().join("absent.json"))], "absent.json"),
+    ] {
+        let mut args = vec!["merge"];
+        args.extend(files.iter().map(String::as_str));
+        expect_usage_error(&args, names);
+    }
+    expect_usage_error(&["merge", "--shards", "4", &s(&one), &s(&two)], "not of 4");
+    let out = sockdiag(&["merge", &s(&one), &s(&two)]);
+    assert_eq!(out.status.code(), Some(0), "the unchanged shards merge: {}", String::from_utf8_lossy(&out.stderr));
+}

@@ -1,6 +1,9 @@
-//! `--format junit`: JUnit XML for CI (quick-junit). One test suite per configuration, one test case per
-//! hypothesis judged on that configuration's runs; a hypothesis that only a comparison of configurations decides
-//! (every single configuration leaves it open, all of them together do not) is one case of the suite
+//! `--format junit`: JUnit XML for CI (quick-junit), so that a dashboard shows which configuration broke. One test
+//! suite per configuration group (the runs of one configuration, its repeats), named by the configuration, with the
+//! group's run ids, its dimensions and (for shards) the shards among its properties. Its first case is the runs'
+//! outcome (a failure when a run of that configuration failed, whether or not a hypothesis explains it), then one
+//! case per hypothesis judged on that configuration's runs; a hypothesis that only a comparison of configurations
+//! decides (every single configuration leaves it open, all of them together do not) is one case of the suite
 //! "across configurations". Confirmed = failure whose message is the evidence, ruled out = pass,
 //! inconclusive / not applicable = skipped.
 
@@ -12,6 +15,8 @@ use crate::diagnosis::Diagnosis;
 
 /// The suite of hypotheses that only a comparison of configurations decides.
 const ACROSS: &str = "across configurations";
+/// The first case of a configuration's suite: how its runs ended.
+const OUTCOME: &str = "socket served in every run";
 
 /// The diagnosis as JUnit XML.
 pub(super) fn render(d: &Diagnosis) -> anyhow::Result<String> {
@@ -24,7 +29,7 @@ fn render_with(d: &Diagnosis, probes: &[Box<dyn Probe>]) -> anyhow::Result<Strin
     let groups = view::groups(&d.runs);
     let group_runs: Vec<Vec<RunRecord>> =
         groups.iter().map(|g| g.runs.iter().map(|r| (*r).clone()).collect()).collect();
-    let mut suites: Vec<TestSuite> = groups.iter().map(|g| TestSuite::new(g.config.to_string())).collect();
+    let mut suites: Vec<TestSuite> = groups.iter().map(|g| suite_of(g, d)).collect();
     let mut across = TestSuite::new(ACROSS);
     for overall in &d.verdicts {
         let Some(probe) = probes.iter().find(|p| p.id() == overall.id) else { continue };
@@ -51,6 +56,41 @@ fn render_with(d: &Diagnosis, probes: &[Box<dyn Probe>]) -> anyhow::Result<Strin
         report.add_test_suite(suite);
     }
     Ok(report.to_string()?)
+}
+
+/// A configuration's suite, with its properties and the case of its runs' outcome.
+fn suite_of(group: &view::Group, d: &Diagnosis) -> TestSuite {
+    let name = group.config.to_string();
+    let mut suite = TestSuite::new(name.as_str());
+    let ids: Vec<String> = group.runs.iter().map(|r| r.id.to_string()).collect();
+    suite.add_property(Property::new("runs", ids.join(", ")));
+    // The dimensions as the JSON report names them, for dashboards that filter by property.
+    if let Ok(serde_json::Value::Object(dimensions)) = serde_json::to_value(group.config) {
+        for name in ["spawn", "lifecycle", "stdio", "launches", "runtime", "user"] {
+            let Some(value) = dimensions.get(name) else { continue };
+            let value = value.as_str().map_or_else(|| value.to_string(), str::to_string);
+            suite.add_property(Property::new(name, value));
+        }
+    }
+    if let Some(shards) = d.matrix.as_ref().and_then(|m| m.shards.as_ref()) {
+        let list: Vec<String> = shards.ran.iter().map(|i| format!("{i}/{}", shards.count)).collect();
+        suite.add_property(Property::new("shards", list.join(", ")));
+    }
+    let outcomes: Vec<String> = group.runs.iter().map(|r| format!("run {}: {}", r.id, r.outcome.label)).collect();
+    let failed: Vec<&str> =
+        group.runs.iter().zip(&outcomes).filter(|(r, _)| !r.outcome.healthy).map(|(_, o)| o.as_str()).collect();
+    let status = if failed.is_empty() {
+        TestCaseStatus::success()
+    } else {
+        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        s.set_message(format!("{} of {} run(s) failed: {}", failed.len(), group.runs.len(), failed.join("; ")))
+            .set_type("failed run");
+        s
+    };
+    let mut case = TestCase::new(OUTCOME, status);
+    case.set_classname(name.as_str()).set_system_out(outcomes.join("\n"));
+    suite.add_test_case(case);
+    suite
 }
 
 fn decisive(v: &Verdict) -> bool {
@@ -124,8 +164,11 @@ mod tests {
         let xml = render_with(&d, &probes).unwrap();
         let doc = roxmltree::Document::parse(&xml).unwrap();
         let suites: Vec<_> = doc.root_element().children().filter(|n| n.has_tag_name("testsuite")).collect();
-        assert_eq!(suites.len(), 1, "{xml}");
-        assert_eq!(suites[0].attribute("name"), Some("across configurations"));
-        assert_eq!(suites[0].attribute("tests"), Some("1"));
+        // The configurations' suites hold their outcome only; the hypothesis is one case across them.
+        let across: Vec<_> = suites.iter().filter(|s| s.attribute("name") == Some("across configurations")).collect();
+        assert_eq!(across.len(), 1, "{xml}");
+        assert_eq!(across[0].attribute("tests"), Some("1"));
+        assert_eq!(suites.len(), 8, "{xml}");
+        assert!(suites[..7].iter().all(|s| s.attribute("tests") == Some("1")), "{xml}");
     }
 }

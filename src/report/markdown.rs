@@ -24,6 +24,8 @@ struct Page {
     session: u64,
     profile: String,
     run_count: usize,
+    /// `shard 2/4 of 28 runs` when the runs are only part of their matrix.
+    shards: Option<String>,
     failing_count: usize,
     reproduced: bool,
     headline: String,
@@ -79,6 +81,7 @@ fn page(d: &Diagnosis) -> Page {
         session: d.session,
         profile: d.profile.clone(),
         run_count: d.runs.len(),
+        shards: d.matrix.as_ref().and_then(|m| m.shards_label()),
         failing_count: failing.len(),
         reproduced: d.reproduced(),
         headline,

@@ -12,7 +12,10 @@ use crate::diagnosis::{Diagnosis, Look};
 pub(super) fn render(d: &Diagnosis, style: Style) -> String {
     let paths = Paths::of(d);
     let width = style.width as usize;
-    let head = format!("sockdiag: session {}, profile {}, {} run(s)", d.session, d.profile, d.runs.len());
+    let mut head = format!("sockdiag: session {}, profile {}, {} run(s)", d.session, d.profile, d.runs.len());
+    if let Some(shards) = d.matrix.as_ref().and_then(|m| m.shards_label()) {
+        head.push_str(&format!(" ({shards})"));
+    }
     let mut out = wrap(&head, width, "", "    ") + "\n";
     out.push_str(&runs_table(d, style).to_string());
     out.push_str("\n\n");

@@ -40,12 +40,14 @@ pub(crate) struct Plan<'a> {
     pub(crate) database: Option<DatabaseTemplate>,
 }
 
-/// Runs every configuration, `jobs` at a time; `on_done` is called as each run finishes (for progress).
+/// Runs every `(run id, configuration)`, `jobs` at a time, and returns the records in the order given; `on_done`
+/// is called as each run finishes (for progress). The ids are the runs' places in the whole matrix (a shard runs
+/// only some of them).
 /// A fixed TCP port is one address for every run: runs side by side would hold it against each other and look
 /// like H18, so they go one at a time.
 pub(crate) fn run_all(
     plan: &Plan,
-    configs: &[RunConfig],
+    configs: &[(usize, RunConfig)],
     jobs: usize,
     on_done: &(dyn Fn(&RunRecord) + Sync),
 ) -> anyhow::Result<Vec<RunRecord>> {
@@ -56,8 +58,8 @@ pub(crate) fn run_all(
         for _ in 0..jobs.clamp(1, configs.len().max(1)) {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(config) = configs.get(i) else { break };
-                let record = run::run_one(plan, i + 1, *config);
+                let Some(&(id, config)) = configs.get(i) else { break };
+                let record = run::run_one(plan, id, config);
                 if let Ok(r) = &record {
                     on_done(r);
                 }
