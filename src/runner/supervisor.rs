@@ -44,7 +44,8 @@ impl Supervisor {
             temp_dirs: Arc::default(),
             ports: Ports::default(),
             keep_sandbox,
-            hurry: nix::unistd::pipe()?,
+            // Close-on-exec: no launcher or worker inherits it.
+            hurry: nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?,
             hurried: AtomicBool::new(false),
         }))
     }
