@@ -50,6 +50,9 @@ fn judge(run: &RunRecord) -> Finding {
     };
     let mut evidence = vec![Evidence::at(id, listen.t_us, listen.kind.describe())];
     if let Some((e, pid, status)) = exit.filter(|(e, _, _)| e.t_us >= listen.t_us) {
+        if let Some(finding) = handed_off(run, e, pid, &status) {
+            return finding;
+        }
         if let Some(line) = last_line_before(run, e.t_us).filter(|l| l.t_us > listen.t_us) {
             evidence.push(Evidence::at(id, line.t_us, format!("last output: {}", line.kind.describe())));
         }
@@ -82,6 +85,123 @@ fn judge(run: &RunRecord) -> Finding {
     }
 }
 
+/// The process that exited was not the server: another process still serves (a daemon's client that forked the
+/// server, a duplicate that leaves the endpoint to its twin). Told by a connect that succeeded after the exit, and
+/// the server that accepted it: the connect's peer (SO_PEERCRED), or a process of the run alive at the end.
+fn handed_off(run: &RunRecord, exit: &crate::Event, pid: i32, status: &ExitStatus) -> Option<Finding> {
+    let id = run.id;
+    let served = run.events.iter().find(|c| c.t_us > exit.t_us && is_connected(&c.kind))?;
+    let peer = match &served.kind {
+        EventKind::Connect { peer, .. } => peer.filter(|p| *p != pid),
+        _ => None,
+    };
+    let mut evidence = vec![
+        Evidence::at(id, exit.t_us, format!("pid {pid} {status}")),
+        Evidence::at(id, served.t_us, served.kind.describe()),
+    ];
+    let server = match peer {
+        Some(server) => server,
+        None => {
+            let (end, _, live) = run.events.end_state()?;
+            evidence.push(Evidence::at(id, end.t_us, end.kind.describe()));
+            live.iter().copied().find(|p| *p != pid)?
+        }
+    };
+    Some(Finding::new(
+        Status::RuledOut,
+        format!(
+            "pid {pid} {status} after listening, but pid {server} served the endpoint after it: a handoff, not a crash"
+        ),
+        evidence,
+    ))
+}
+
 fn is_connected(kind: &EventKind) -> bool {
     matches!(kind, EventKind::Connect { result: ConnectResult::Connected, .. })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hypotheses::testing::{bound, connect, created, record, PATH};
+    use crate::{FileType, StdioMode};
+
+    fn spawned(pid: i32) -> EventKind {
+        EventKind::Spawned { pid, argv: vec!["w".into()] }
+    }
+
+    fn exited(pid: i32, code: i32) -> EventKind {
+        EventKind::Exited { pid, status: ExitStatus::Code(code) }
+    }
+
+    fn end(live: Vec<i32>) -> EventKind {
+        EventKind::EndState { path: PATH.into(), file_type: Some(FileType::Socket), live_pids: live }
+    }
+
+    #[test]
+    fn a_daemon_that_forks_its_server_and_exits_hands_off() {
+        // The client binds, forks the server (pid 11), exits 0; the server keeps serving.
+        let run = record(
+            StdioMode::Ignore,
+            vec![
+                (1, spawned(10)),
+                (2, bound(10, true)),
+                (3, created()),
+                (4, exited(10, 0)),
+                (6, connect(ConnectResult::Connected, Some(11))),
+                (9, end(vec![11])),
+            ],
+        );
+        let finding = judge(&run);
+        assert_eq!(finding.status, Status::RuledOut, "{}", finding.summary);
+        assert!(finding.summary.contains("pid 11"), "{}", finding.summary);
+    }
+
+    #[test]
+    fn the_connect_peer_names_the_server_that_took_over() {
+        let run = record(
+            StdioMode::Ignore,
+            vec![
+                (1, spawned(10)),
+                (2, bound(10, true)),
+                (4, exited(10, 0)),
+                (6, connect(ConnectResult::Connected, Some(11))),
+                (9, end(vec![])),
+            ],
+        );
+        let finding = judge(&run);
+        assert_eq!(finding.status, Status::RuledOut, "{}", finding.summary);
+        assert!(finding.summary.contains("pid 11 served"), "{}", finding.summary);
+    }
+
+    #[test]
+    fn an_exit_that_leaves_nobody_serving_confirms() {
+        let run = record(
+            StdioMode::Ignore,
+            vec![
+                (1, spawned(10)),
+                (2, bound(10, true)),
+                (3, created()),
+                (4, exited(10, 1)),
+                (6, connect(ConnectResult::Refused, None)),
+                (9, end(vec![])),
+            ],
+        );
+        assert_eq!(judge(&run).status, Status::Confirmed);
+    }
+
+    #[test]
+    fn a_connect_before_the_exit_is_no_handoff() {
+        let run = record(
+            StdioMode::Ignore,
+            vec![
+                (1, spawned(10)),
+                (2, bound(10, true)),
+                (3, connect(ConnectResult::Connected, Some(10))),
+                (4, exited(10, 0)),
+                (9, end(vec![12])),
+            ],
+        );
+        assert_eq!(judge(&run).status, Status::Confirmed);
+    }
 }

@@ -43,6 +43,9 @@ impl Run<'_> {
     /// The end state: a last look and connect, the pid file, the session rows, what only the end can tell, and
     /// where the live workers stand. Returns whether the endpoint was reachable.
     fn record_end_state(&mut self) -> bool {
+        // Every process of the run, found however it got away (a daemon's server whose parent is gone), before
+        // the end state says who is alive.
+        self.find_stragglers();
         self.look();
         self.apply(Input::WatchEnded);
         let reachable = self.try_connect() == ConnectResult::Connected;
