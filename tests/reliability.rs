@@ -66,14 +66,21 @@ impl Scene {
 
 /// Live processes started by the sockdiag with this pid (their environment carries its marker).
 fn marked_by(sockdiag_pid: u32) -> Vec<i32> {
-    let prefix = format!("SOCKDIAG_RUN={sockdiag_pid}-");
+    live_with_env(&format!("SOCKDIAG_RUN={sockdiag_pid}-"))
+}
+
+/// Live (non-zombie) processes other than this test with an environment variable that starts with `prefix`.
+fn live_with_env(prefix: &str) -> Vec<i32> {
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         let zombie = stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        if !zombie && environ.split(|&b| b == 0).any(|v| v.starts_with(prefix.as_bytes())) {
+        if !zombie
+            && pid != std::process::id() as i32
+            && environ.split(|&b| b == 0).any(|v| v.starts_with(prefix.as_bytes()))
+        {
             pids.push(pid);
         }
     }
@@ -98,18 +105,7 @@ fn cgroups_writable() -> bool {
 /// Live processes whose data dir is in `dir` (the scene's TMPDIR, where every sandbox is): a worker that sheds the
 /// run marker still has its data dir. (sockdiag's cgroup keeper has the scene's TMPDIR, not a data dir.)
 fn in_scene(dir: &Path) -> Vec<i32> {
-    let needle = format!("CLAUDE_MEM_DATA_DIR={}", dir.to_string_lossy());
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let zombie = stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
-        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        if !zombie && pid != std::process::id() as i32 && String::from_utf8_lossy(&environ).contains(&needle) {
-            pids.push(pid);
-        }
-    }
-    pids
+    live_with_env(&format!("CLAUDE_MEM_DATA_DIR={}", dir.to_string_lossy()))
 }
 
 /// Waits (on pidfds) until the processes are gone or zombies, with a deadline.

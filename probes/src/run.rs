@@ -308,11 +308,10 @@ pub struct Shebang {
 }
 
 impl Expected {
-    /// What a hand-built run of the probes' unit tests expects: session 28 at `endpoint`, nothing else.
-    #[cfg(test)]
-    pub(crate) fn for_tests(endpoint: Endpoint) -> Expected {
+    /// The session at `endpoint`, and nothing else expected yet.
+    pub fn at(session: u64, endpoint: Endpoint) -> Expected {
         Expected {
-            session: 28,
+            session,
             endpoint,
             env: BTreeMap::new(),
             database: None,
@@ -324,6 +323,12 @@ impl Expected {
             markers: vec![],
             shebang: None,
         }
+    }
+
+    /// What a hand-built run of the probes' unit tests expects: session 28 at `endpoint`, nothing else.
+    #[cfg(test)]
+    pub(crate) fn for_tests(endpoint: Endpoint) -> Expected {
+        Expected::at(28, endpoint)
     }
 
     /// The expected socket file, when the worker serves a Unix socket.

@@ -8,78 +8,49 @@ use std::path::{Path, PathBuf};
 /// Prefix of every invocation's cgroup, followed by the sockdiag pid that made it.
 pub(crate) const PREFIX: &str = "sockdiag-";
 
-/// The cgroup of one invocation: one child cgroup per run.
-pub(crate) struct CgroupRoot {
-    dir: PathBuf,
-}
-
-/// One run's cgroup.
+/// A cgroup: an invocation's (one child per run) or a run's.
 #[derive(Clone, Debug)]
-pub(crate) struct RunCgroup {
+pub(crate) struct Cgroup {
     pub(crate) dir: PathBuf,
 }
 
-impl CgroupRoot {
+impl Cgroup {
     /// Makes this invocation's cgroup below our own in the unified hierarchy; says why not when it cannot.
-    pub(crate) fn create(token: &str) -> Result<CgroupRoot, String> {
+    pub(crate) fn create_for(token: &str) -> Result<Cgroup, String> {
         let mount = unified_mount().ok_or("no cgroup v2 hierarchy is mounted")?;
         let own = own_cgroup().ok_or("this process's cgroup v2 path is unknown")?;
         let dir = mount.join(own.trim_start_matches('/')).join(format!("{PREFIX}{token}"));
         std::fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        Ok(CgroupRoot { dir })
+        Ok(Cgroup { dir })
     }
 
-    pub(crate) fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// A cgroup for run `id`.
-    pub(crate) fn run(&self, id: usize) -> std::io::Result<RunCgroup> {
+    /// A cgroup for run `id`, below this one.
+    pub(crate) fn run(&self, id: usize) -> std::io::Result<Cgroup> {
         let dir = self.dir.join(format!("run{id}"));
         std::fs::create_dir(&dir)?;
-        Ok(RunCgroup { dir })
+        Ok(Cgroup { dir })
     }
 
-    /// Removes the invocation's cgroups that are empty.
-    pub(crate) fn remove(&self) {
-        remove(&self.dir);
-    }
-
-    /// Kills every process of the invocation (all the runs' cgroups).
-    pub(crate) fn kill(&self) {
-        kill(&self.dir);
-    }
-
-    /// Every process of the invocation.
+    /// The pids in this cgroup and the cgroups below it, now.
     pub(crate) fn procs(&self) -> Vec<i32> {
         let mut all = procs(&self.dir);
-        for run in child_dirs(&self.dir) {
-            all.extend(procs(&run));
+        for child in child_dirs(&self.dir) {
+            all.extend(Cgroup { dir: child }.procs());
         }
         all
     }
-}
 
-impl Drop for CgroupRoot {
-    fn drop(&mut self) {
-        self.remove();
-    }
-}
-
-impl RunCgroup {
-    /// The pids in the run's cgroup now.
-    pub(crate) fn procs(&self) -> Vec<i32> {
-        procs(&self.dir)
-    }
-
-    /// SIGKILL to every process in the cgroup, by the kernel (Linux ≥ 5.14).
+    /// SIGKILL to every process in the cgroup and below, by the kernel (Linux ≥ 5.14).
     pub(crate) fn kill(&self) {
-        kill(&self.dir);
+        let _ = std::fs::write(self.dir.join("cgroup.kill"), "1");
     }
 
-    /// Removes the cgroup once it is empty.
+    /// Removes the cgroup and the cgroups below it, deepest first (a cgroup with live processes stays).
     pub(crate) fn remove(&self) {
-        remove(&self.dir);
+        for child in child_dirs(&self.dir) {
+            Cgroup { dir: child }.remove();
+        }
+        let _ = std::fs::remove_dir(&self.dir);
     }
 }
 
@@ -91,18 +62,6 @@ pub(crate) fn join(dir: &Path) -> std::io::Result<()> {
 fn procs(dir: &Path) -> Vec<i32> {
     let text = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
     text.lines().filter_map(|l| l.trim().parse().ok()).collect()
-}
-
-fn kill(dir: &Path) {
-    let _ = std::fs::write(dir.join("cgroup.kill"), "1");
-}
-
-/// Removes a cgroup and the cgroups below it, deepest first (a cgroup with live processes stays).
-fn remove(dir: &Path) {
-    for child in child_dirs(dir) {
-        remove(&child);
-    }
-    let _ = std::fs::remove_dir(dir);
 }
 
 fn child_dirs(dir: &Path) -> Vec<PathBuf> {
@@ -152,10 +111,11 @@ pub(crate) fn orphans(dead: impl Fn(&str) -> bool) -> Vec<PathBuf> {
 
 /// Kills what is left in an orphaned invocation's cgroup and removes it; returns the pids it killed.
 pub(crate) fn kill_orphan(dir: &Path) -> Vec<i32> {
-    let root = CgroupRoot { dir: dir.to_path_buf() };
-    let pids = root.procs();
-    root.kill();
+    let cgroup = Cgroup { dir: dir.to_path_buf() };
+    let pids = cgroup.procs();
+    cgroup.kill();
     super::escalation::wait_gone(&pids, super::escalation::GRACE, None);
+    cgroup.remove();
     pids
 }
 
@@ -176,7 +136,7 @@ mod tests {
             eprintln!("skipped: creating cgroups needs root or a delegated subtree");
             return;
         }
-        let root = match CgroupRoot::create(&format!("{}-test", std::process::id())) {
+        let root = match Cgroup::create_for(&format!("{}-test", std::process::id())) {
             Ok(root) => root,
             Err(why) => return eprintln!("skipped: {why}"),
         };
@@ -199,7 +159,7 @@ mod tests {
         child.wait().unwrap();
         crate::runner::escalation::wait_gone(&members, std::time::Duration::from_secs(10), None);
         assert!(run.procs().is_empty());
-        drop(root);
+        root.remove();
         assert!(!dir.exists());
     }
 }

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 
+use super::cgroup::Cgroup;
+
 /// How long processes get after each signal (and after a profile's stop message) before the next step.
 pub(crate) const GRACE: Duration = Duration::from_millis(500);
 /// SIGKILL is sent again this many times at most to processes that appeared since the last look (a tree that
@@ -39,6 +41,45 @@ pub(crate) trait Stoppable {
     fn signal(&mut self, pids: &[i32], signal: Signal);
     /// Waits until `pids` are gone or `grace` has passed.
     fn wait_gone(&mut self, pids: &[i32], grace: Duration);
+}
+
+/// The processes of a run or of the whole invocation: those the marker finds (`marked`), and those in the cgroup,
+/// which a process cannot leave. SIGKILL goes to the cgroup as a whole too.
+pub(crate) struct Members<'a> {
+    pub(crate) marked: &'a dyn Fn() -> Vec<i32>,
+    pub(crate) cgroup: Option<&'a Cgroup>,
+    /// Ends every wait at once when readable (a second interrupt).
+    pub(crate) hurry: Option<BorrowedFd<'a>>,
+}
+
+impl Members<'_> {
+    /// Every member now, each once.
+    pub(crate) fn find(&self) -> Vec<i32> {
+        let mut pids = (self.marked)();
+        pids.extend(self.cgroup.map(Cgroup::procs).unwrap_or_default());
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+}
+
+impl Stoppable for Members<'_> {
+    fn left(&mut self) -> Vec<i32> {
+        self.find()
+    }
+
+    fn signal(&mut self, pids: &[i32], signal: Signal) {
+        for &pid in pids {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+        }
+        if let (Signal::SIGKILL, Some(cgroup)) = (signal, self.cgroup) {
+            cgroup.kill();
+        }
+    }
+
+    fn wait_gone(&mut self, pids: &[i32], grace: Duration) {
+        wait_gone(pids, grace, self.hurry);
+    }
 }
 
 /// Sends each signal of the escalation in turn to whatever is left, with a grace period after each; SIGKILL is

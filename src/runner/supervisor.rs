@@ -7,11 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-
-use super::cgroup::{CgroupRoot, RunCgroup};
-use super::escalation::{self, Escalation, Stoppable};
+use super::cgroup::Cgroup;
+use super::escalation::{self, Escalation, Members};
 use super::port::Ports;
 use super::reaper::Reaper;
 use crate::context::Source;
@@ -23,7 +20,7 @@ pub(crate) struct Supervisor {
     pub(crate) temp_dirs: Arc<TempDirs>,
     pub(crate) ports: Ports,
     /// The invocation's cgroup, or why there is none (then membership is the subreaper's and the marker's).
-    pub(crate) cgroup: Result<CgroupRoot, String>,
+    pub(crate) cgroup: Result<Cgroup, String>,
     keep_sandbox: bool,
     /// Written once a second interrupt asks to skip the grace periods: every wait of the shutdown polls it.
     hurry: (OwnedFd, OwnedFd),
@@ -33,9 +30,9 @@ pub(crate) struct Supervisor {
 impl Supervisor {
     /// Starts supervising: from here on every child of this process is reaped by the supervisor's reaper.
     pub(crate) fn start(token: String, keep_sandbox: bool) -> anyhow::Result<Arc<Supervisor>> {
-        let cgroup = CgroupRoot::create(&token);
+        let cgroup = Cgroup::create_for(&token);
         if let Ok(root) = &cgroup {
-            super::keeper::start(root.dir())?;
+            super::keeper::start(&root.dir)?;
         }
         Ok(Arc::new(Supervisor {
             cgroup,
@@ -51,14 +48,14 @@ impl Supervisor {
     }
 
     /// A cgroup for run `id`, where the invocation has one.
-    pub(crate) fn run_cgroup(&self, id: usize) -> Option<RunCgroup> {
+    pub(crate) fn run_cgroup(&self, id: usize) -> Option<Cgroup> {
         self.cgroup.as_ref().ok().and_then(|root| root.run(id).ok())
     }
 
     /// What watched the runs' processes, and why a source did not run.
     pub(crate) fn sources(&self) -> Vec<Source> {
         let cgroup = match &self.cgroup {
-            Ok(root) => Source::new("cgroup v2", true, format!("one cgroup per run under {}", root.dir().display())),
+            Ok(root) => Source::new("cgroup v2", true, format!("one cgroup per run under {}", root.dir.display())),
             Err(why) => {
                 Source::new("cgroup v2", false, format!("{why}: membership by the subreaper and the run marker"))
             }
@@ -72,9 +69,13 @@ impl Supervisor {
         ]
     }
 
-    /// Stops every process of this invocation, wherever it is (a last sweep after the runs).
+    /// Stops every process of this invocation, wherever it is (a last sweep after the runs): those carrying its
+    /// marker, and those in its cgroup.
     pub(crate) fn stop_all(&self, how: Escalation) {
-        escalation::stop(&mut Marked { supervisor: self }, how);
+        let prefix = format!("{}-", self.token);
+        let marked = || super::marker::processes_everywhere(|m| m.starts_with(&prefix));
+        let cgroup = self.cgroup.as_ref().ok();
+        escalation::stop(&mut Members { marked: &marked, cgroup, hurry: Some(self.hurry.0.as_fd()) }, how);
     }
 
     /// After the runs: nothing is left, so the invocation's cgroup goes (the keeper then finds nothing to do).
@@ -103,37 +104,6 @@ impl Supervisor {
         if !self.hurried.swap(true, Ordering::SeqCst) {
             let _ = nix::unistd::write(&self.hurry.1, b"!");
         }
-    }
-}
-
-/// Every live process of this invocation: in its cgroup, or carrying its marker.
-struct Marked<'a> {
-    supervisor: &'a Supervisor,
-}
-
-impl Stoppable for Marked<'_> {
-    fn left(&mut self) -> Vec<i32> {
-        let prefix = format!("{}-", self.supervisor.token);
-        let mut pids = super::marker::processes_everywhere(|m| m.starts_with(&prefix));
-        if let Ok(root) = &self.supervisor.cgroup {
-            pids.extend(root.procs());
-            pids.sort_unstable();
-            pids.dedup();
-        }
-        pids
-    }
-
-    fn signal(&mut self, pids: &[i32], signal: Signal) {
-        for &pid in pids {
-            let _ = kill(Pid::from_raw(pid), signal);
-        }
-        if let (Signal::SIGKILL, Ok(root)) = (signal, &self.supervisor.cgroup) {
-            root.kill();
-        }
-    }
-
-    fn wait_gone(&mut self, pids: &[i32], grace: std::time::Duration) {
-        escalation::wait_gone(pids, grace, Some(self.supervisor.hurry.0.as_fd()));
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use sockdiag_probes::{EventKind, Outcome, RunAs, RunConfig, RunRecord, Stream, Timeline};
 
-use super::cgroup::RunCgroup;
+use super::cgroup::Cgroup;
 use super::escalation;
 use super::launcher::{self, Launch};
 use super::sandbox::Sandbox;
@@ -111,7 +111,7 @@ struct Run<'a> {
     /// sockdiag's own executable: a launcher's child that still runs it has not exec'd the worker yet.
     own_exe: Option<PathBuf>,
     /// The run's cgroup, where the invocation has one: every process of the run, whatever it did.
-    cgroup: Option<RunCgroup>,
+    cgroup: Option<Cgroup>,
     /// A pidfd per adopted process, opened when it was taken into the run: it tells of the exit of a process whose
     /// own parent reaps it, which no report brings.
     pidfds: HashMap<i32, OwnedFd>,
@@ -237,10 +237,8 @@ impl<'a> Run<'a> {
     /// Processes of the run that no tree walk found (a daemon whose parent is gone): in the run's cgroup, or
     /// carrying the run's env marker.
     fn find_stragglers(&mut self) {
-        let mut found = self.cgroup.as_ref().map(RunCgroup::procs).unwrap_or_default();
-        found.extend(marker::processes_of_run(&self.spec.marker));
-        found.sort_unstable();
-        found.dedup();
+        let marked = || marker::processes_of_run(&self.spec.marker);
+        let found = escalation::Members { marked: &marked, cgroup: self.cgroup.as_ref(), hurry: None }.find();
         for pid in found {
             if !self.state.has_exited(pid) && Some(pid) != self.state.launcher() {
                 self.adopt(pid);

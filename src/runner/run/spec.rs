@@ -143,17 +143,9 @@ fn expected(
 /// the markers, with `vars` resolved; nothing else is expected yet.
 pub(crate) fn expected_endpoint(profile: &Profile, vars: &Vars, session: u64) -> anyhow::Result<Expected> {
     Ok(Expected {
-        session,
-        endpoint: endpoint(profile, vars)?,
         env: profile.env.iter().map(|(k, v)| (k.clone(), vars.expand(v))).collect(),
-        database: None,
-        sandbox: None,
-        health: None,
-        logs: vec![],
-        pid_file: None,
-        runtimes: vec![],
         markers: profile.markers.defined(),
-        shebang: None,
+        ..Expected::at(session, endpoint(profile, vars)?)
     })
 }
 

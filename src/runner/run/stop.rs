@@ -10,8 +10,7 @@ use sockdiag_probes::{ConnectResult, EventKind};
 use super::state::Input;
 use super::Run;
 use crate::observers::{connect, database, end_state, sockets};
-use crate::runner::cgroup::RunCgroup;
-use crate::runner::escalation::{self, Escalation, Stoppable, GRACE};
+use crate::runner::escalation::{self, Escalation, Members, Stoppable, GRACE};
 use crate::runner::marker;
 
 impl Run<'_> {
@@ -19,7 +18,8 @@ impl Run<'_> {
     /// while the others were being stopped is found by a fresh look, killed, and waited for (on pidfds).
     pub(super) fn stop_everything(&mut self) {
         self.stop_politely();
-        escalation::stop(&mut MarkedRun { marker: &self.spec.marker, cgroup: self.cgroup.as_ref() }, Escalation::Kill);
+        let marked = || marker::processes_of_run(&self.spec.marker);
+        escalation::stop(&mut Members { marked: &marked, cgroup: self.cgroup.as_ref(), hurry: None }, Escalation::Kill);
     }
 
     /// Records the end state, then asks the worker to stop: the profile's message, then SIGTERM, then SIGKILL.
@@ -97,34 +97,5 @@ impl Stoppable for Run<'_> {
 
     fn wait_gone(&mut self, _: &[i32], grace: Duration) {
         self.wait_for_exits(grace);
-    }
-}
-
-/// Whatever is still in the run's cgroup or carries the run's marker, found anywhere.
-struct MarkedRun<'a> {
-    marker: &'a str,
-    cgroup: Option<&'a RunCgroup>,
-}
-
-impl Stoppable for MarkedRun<'_> {
-    fn left(&mut self) -> Vec<i32> {
-        let mut pids = self.cgroup.map(RunCgroup::procs).unwrap_or_default();
-        pids.extend(marker::processes_of_run(self.marker));
-        pids.sort_unstable();
-        pids.dedup();
-        pids
-    }
-
-    fn signal(&mut self, pids: &[i32], signal: Signal) {
-        for &pid in pids {
-            let _ = kill(Pid::from_raw(pid), signal);
-        }
-        if let (Signal::SIGKILL, Some(cgroup)) = (signal, self.cgroup) {
-            cgroup.kill();
-        }
-    }
-
-    fn wait_gone(&mut self, pids: &[i32], grace: Duration) {
-        escalation::wait_gone(pids, grace, None);
     }
 }
