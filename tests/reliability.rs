@@ -15,6 +15,21 @@ use notify::{RecursiveMode, Watcher};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
+/// Where in an invocation a signal arrives.
+#[derive(Debug, Clone, Copy)]
+enum Point {
+    /// Seeding the database template, before any worker starts.
+    DatabasePreparation,
+    /// A worker serves.
+    MidMatrix,
+    /// A run is stopping its worker, which ignores the SIGTERM it just got.
+    Stop,
+}
+
+fn is_named(path: &Path, part: &str) -> bool {
+    path.file_name().is_some_and(|n| n.to_string_lossy().contains(part))
+}
+
 /// A private temp dir for one sockdiag invocation (its TMPDIR), watched for the worker's socket.
 struct Scene {
     tmp: tempfile::TempDir,
@@ -35,22 +50,28 @@ impl Scene {
         cmd
     }
 
-    /// Starts `sockdiag run` on a hostile profile and returns once a worker's socket (or symlink) exists.
-    fn start_and_wait_for_socket(&self, mode: &str) -> Child {
+    /// Starts `sockdiag run` on a hostile profile and returns once it has reached `point`.
+    fn start_at(&self, point: Point, mode: &str) -> Child {
+        let (profile, window_ms, reached): (_, _, fn(&Path) -> bool) = match point {
+            Point::DatabasePreparation => ("hostile-slow-seed".to_string(), "20000", |p| is_named(p, "-db-")),
+            Point::MidMatrix => (format!("hostile-{mode}"), "20000", |p| p.ends_with("worker-28.sock")),
+            // A short window: the first run stops its worker soon after it serves.
+            Point::Stop => (format!("hostile-{mode}"), "300", |p| p.ends_with("got-sigterm")),
+        };
         let (tx, rx) = mpsc::channel();
         let mut watcher = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
             if let Ok(e) = e {
-                if e.kind.is_create() && e.paths.iter().any(|p| p.ends_with("worker-28.sock")) {
+                if e.kind.is_create() && e.paths.iter().any(|p| reached(p)) {
                     let _ = tx.send(());
                 }
             }
         })
         .unwrap();
         watcher.watch(self.dir(), RecursiveMode::Recursive).unwrap();
-        let profile = common::profile(&format!("hostile-{mode}"));
+        let profile = common::profile(&profile);
         let child =
-            self.command(&["run", "--session", "28", "--profile", &profile, "--window-ms", "20000"]).spawn().unwrap();
-        rx.recv_timeout(DEADLINE).expect("a worker bound its socket");
+            self.command(&["run", "--session", "28", "--profile", &profile, "--window-ms", window_ms]).spawn().unwrap();
+        rx.recv_timeout(DEADLINE).unwrap_or_else(|_| panic!("sockdiag reached {point:?}"));
         child
     }
 
@@ -136,58 +157,40 @@ fn wait_with_deadline(child: &mut Child) -> (i32, Duration) {
     (status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)), start.elapsed())
 }
 
-fn interrupt(mode: &str, signal: i32) {
+/// Sends `signal` to sockdiag at `point`, and asserts that it stops every process and removes every temporary
+/// directory, and exits 128 + the signal.
+fn interrupt(point: Point, mode: &str, signal: i32) {
     let scene = Scene::new();
-    let mut child = scene.start_and_wait_for_socket(mode);
+    let mut child = scene.start_at(point, mode);
     let pid = child.id();
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(pid as i32, signal) };
     let (code, took) = wait_with_deadline(&mut child);
-    assert_eq!(code, 128 + signal, "exit code after signal {signal}");
+    assert_eq!(code, 128 + signal, "exit code after signal {signal} at {point:?}");
     assert!(took < Duration::from_millis(2500), "sockdiag took {took:?} to stop");
     assert_eq!(marked_by(pid), Vec::<i32>::new(), "every worker and descendant is gone");
     assert_eq!(in_scene(scene.dir()), Vec::<i32>::new(), "no process of the scene is left, marked or not");
     assert_eq!(scene.sandboxes(), Vec::<PathBuf>::new(), "sandboxes removed");
 }
 
-#[test]
-fn sigint_mid_matrix_stops_a_worker_that_sheds_its_marker() {
-    // Without a cgroup only the marker and the subreaper know the run's processes: this one escapes both.
-    if !cgroups_writable() {
-        eprintln!("skipped: the per-run cgroup needs a writable cgroup v2 hierarchy (root)");
-        return;
+/// A worker that escapes whatever the cgroup does not hold: it sheds the run marker and scatters into new
+/// sessions where a cgroup holds it; a double-forked daemon elsewhere (the marker and the subreaper find it).
+fn escaping() -> &'static str {
+    if cgroups_writable() {
+        "shed-marker"
+    } else {
+        "double-fork"
     }
-    interrupt("shed-marker", libc::SIGINT);
 }
 
-#[test]
-fn sighup_from_a_closed_terminal_stops_everything() {
-    interrupt("double-fork", libc::SIGHUP);
-}
-
-#[test]
-fn sigquit_stops_everything() {
-    interrupt("ignore-term", libc::SIGQUIT);
-}
-
-#[test]
-fn sigint_mid_matrix_stops_a_double_forked_daemon() {
-    interrupt("double-fork", libc::SIGINT);
-}
-
-#[test]
-fn sigterm_mid_matrix_stops_a_worker_that_ignores_sigterm() {
-    interrupt("ignore-term", libc::SIGTERM);
-}
-
-#[test]
-fn leftovers_of_a_killed_sockdiag_are_reported_and_removed() {
+/// Kills sockdiag at `point`; its workers die with it where a cgroup holds them (the keeper kills it), and the
+/// next invocation (`clean`) reports and removes what is left.
+fn kill_then_clean(point: Point, mode: &str) {
     let scene = Scene::new();
     let cgroups = cgroups_writable();
-    let mut child = scene.start_and_wait_for_socket(if cgroups { "shed-marker" } else { "ignore-term" });
+    let mut child = scene.start_at(point, mode);
     let pid = child.id();
     let workers = in_scene(scene.dir());
-    assert!(!workers.is_empty(), "the worker runs");
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     child.wait().unwrap();
@@ -196,10 +199,8 @@ fn leftovers_of_a_killed_sockdiag_are_reported_and_removed() {
         // that shed the marker.
         wait_gone(&workers, Duration::from_secs(10));
         assert_eq!(in_scene(scene.dir()), Vec::<i32>::new(), "the workers died with sockdiag");
-    } else {
-        assert!(!marked_by(pid).is_empty(), "without a cgroup a killed sockdiag leaves its workers behind");
     }
-    assert!(!scene.sandboxes().is_empty(), "a killed sockdiag leaves its sandboxes");
+    assert!(!scene.sandboxes().is_empty(), "a killed sockdiag leaves its temporary directories");
     let out = scene.command(&["clean"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -208,6 +209,56 @@ fn leftovers_of_a_killed_sockdiag_are_reported_and_removed() {
     assert_eq!(marked_by(pid), Vec::<i32>::new());
     assert_eq!(in_scene(scene.dir()), Vec::<i32>::new());
     assert_eq!(scene.sandboxes(), Vec::<PathBuf>::new());
+}
+
+/// One test per signal and point, so that a failure names both.
+macro_rules! signal_tests {
+    ($($name:ident: $point:ident, $signal:ident;)*) => {$(
+        #[test]
+        fn $name() {
+            interrupt(Point::$point, escaping(), libc::$signal);
+        }
+    )*};
+}
+
+signal_tests! {
+    sigint_while_preparing_the_database: DatabasePreparation, SIGINT;
+    sigterm_while_preparing_the_database: DatabasePreparation, SIGTERM;
+    sighup_while_preparing_the_database: DatabasePreparation, SIGHUP;
+    sigquit_while_preparing_the_database: DatabasePreparation, SIGQUIT;
+    sigint_mid_matrix: MidMatrix, SIGINT;
+    sigterm_mid_matrix: MidMatrix, SIGTERM;
+    sighup_mid_matrix_from_a_closed_terminal: MidMatrix, SIGHUP;
+    sigquit_mid_matrix: MidMatrix, SIGQUIT;
+    sigint_during_the_stop: Stop, SIGINT;
+    sigterm_during_the_stop: Stop, SIGTERM;
+    sighup_during_the_stop: Stop, SIGHUP;
+    sigquit_during_the_stop: Stop, SIGQUIT;
+}
+
+#[test]
+fn sigterm_mid_matrix_stops_a_worker_that_ignores_sigterm() {
+    interrupt(Point::MidMatrix, "ignore-term", libc::SIGTERM);
+}
+
+#[test]
+fn sigint_mid_matrix_stops_a_double_forked_daemon() {
+    interrupt(Point::MidMatrix, "double-fork", libc::SIGINT);
+}
+
+#[test]
+fn sigkill_while_preparing_the_database_leaves_what_clean_removes() {
+    kill_then_clean(Point::DatabasePreparation, escaping());
+}
+
+#[test]
+fn sigkill_mid_matrix_leaves_what_clean_removes() {
+    kill_then_clean(Point::MidMatrix, escaping());
+}
+
+#[test]
+fn sigkill_during_the_stop_leaves_what_clean_removes() {
+    kill_then_clean(Point::Stop, escaping());
 }
 
 /// Peak RSS (KiB) of a child, from wait4's rusage.
@@ -365,4 +416,48 @@ fn the_users_home_and_data_are_untouched() {
     let changes: Vec<notify::Event> = rx.try_iter().collect();
     assert!(changes.is_empty(), "the real home was modified: {changes:?}");
     assert_eq!(snapshot(&home), before);
+}
+
+#[test]
+fn a_launcher_dies_with_its_harness_even_by_sigkill() {
+    // A stand-in harness (bash) starts the launcher as sockdiag does, then dies by SIGKILL: the kernel kills the
+    // launcher with it (its parent-death signal). The launcher's worker (sleep) is orphaned, as after a hook.
+    let scene = Scene::new();
+    let tag = format!("SOCKDIAG_TEST_HARNESS={}", scene.dir().display());
+    let launch = format!("{} __launch --harness $$ --stdio ignore -- sleep 60 & wait", env!("CARGO_BIN_EXE_sockdiag"));
+    let mut harness = Command::new("bash")
+        .args(["-c", &launch])
+        .env("SOCKDIAG_TEST_HARNESS", scene.dir())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The launcher's first report (on the stdout it shares with bash) says it spawned its worker.
+    let mut first = [0u8; 1];
+    std::io::Read::read_exact(harness.stdout.as_mut().unwrap(), &mut first).expect("the launcher reported");
+    let others: Vec<i32> = live_with_env(&tag).into_iter().filter(|&p| p != harness.id() as i32).collect();
+    let launcher = others.iter().copied().find(|&p| comm(p) == "sockdiag").expect("the launcher runs");
+    harness.kill().unwrap();
+    harness.wait().unwrap();
+    wait_gone(&[launcher], Duration::from_secs(5));
+    let left = live_with_env(&tag);
+    for &pid in &left {
+        // SAFETY: kill(2) on the orphaned sleep this test made.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    assert!(!left.contains(&launcher), "the launcher outlived its harness: {left:?}");
+    assert!(left.iter().all(|&p| comm(p) == "sleep"), "only the orphaned worker was left: {left:?}");
+}
+
+fn comm(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_string()
+}
+
+#[test]
+fn a_launcher_whose_harness_is_already_gone_starts_nothing() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sockdiag"))
+        .args(["__launch", "--harness", "1", "--stdio", "ignore", "--", "sleep", "60"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "no worker was reported: {:?}", out.stdout);
 }

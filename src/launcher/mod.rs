@@ -43,6 +43,9 @@ pub(crate) struct LaunchArgs {
     /// Join this cgroup (the run's) before spawning anything
     #[arg(long)]
     pub(crate) cgroup: Option<PathBuf>,
+    /// The harness's pid: the launcher dies with it (SIGKILL of sockdiag included)
+    #[arg(long)]
+    pub(crate) harness: Option<i32>,
     #[arg(long)]
     pub(crate) stdout_file: Option<PathBuf>,
     #[arg(long)]
@@ -81,6 +84,11 @@ fn report(out: &Out, r: &Report) {
 /// Runs the launcher; returns its exit code.
 pub(crate) fn main(args: LaunchArgs) -> i32 {
     let out: Out = Arc::new(Mutex::new(std::io::stdout()));
+    if let Some(harness) = args.harness {
+        if !die_with(harness) {
+            return 1;
+        }
+    }
     // A session of its own, as a hook runs apart from the tool that calls it: an attached worker shares it.
     if let Err(e) = nix::unistd::setsid() {
         report(&out, &Report::Failed { text: format!("setsid: {e}") });
@@ -138,6 +146,15 @@ pub(crate) fn main(args: LaunchArgs) -> i32 {
         let _ = r.join();
     }
     0
+}
+
+/// Asks the kernel to kill the launcher when the harness's thread that started it ends, however it ends; false
+/// when the harness is already gone (it died between the spawn and this call). The run's thread outlives its
+/// launcher, so only the harness's death fires it. The worker is not tied to the launcher this way: a launcher that
+/// exits (a hook that returns) must not take its worker with it.
+fn die_with(harness: i32) -> bool {
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    nix::unistd::getppid().as_raw() == harness
 }
 
 /// Spawns one worker as the arguments say.

@@ -54,6 +54,7 @@ pub(crate) fn spawn(launch: &Launch, sink: &Sink, reaper: &Reaper) -> anyhow::Re
     if let Some(dir) = launch.cgroup {
         cmd.arg("--cgroup").arg(dir);
     }
+    cmd.args(["--harness", &std::process::id().to_string()]);
     if config.stdio == StdioMode::File {
         cmd.arg("--stdout-file").arg(&launch.output_files.0).arg("--stderr-file").arg(&launch.output_files.1);
     }
