@@ -61,6 +61,14 @@ fn judge(run: &RunRecord) -> Finding {
         );
     }
     let program = ran(run);
+    // Without a bind, a run that does not read all the output cannot decide, whether or not its tree ended.
+    if !reads_all_output(&run.config) {
+        return Finding::new(
+            Status::NotApplicable,
+            "this run does not read all the output: the entry marker could not be seen",
+            vec![Evidence::run(id, format!("{}: {program} never bound", run.config))],
+        );
+    }
     // A process of the tree still running (a daemonized child) may yet get to main: only a finished tree decides.
     let still_running = run.events.end_state().is_some_and(|(_, _, live)| !live.is_empty());
     let Some((exit, pid, status)) = root_exit(run).filter(|_| !still_running) else {
@@ -70,13 +78,6 @@ fn judge(run: &RunRecord) -> Finding {
             vec![Evidence::run(id, format!("missing: the end of every process of the worker ({program})"))],
         );
     };
-    if !reads_all_output(&run.config) {
-        return Finding::new(
-            Status::NotApplicable,
-            "this run does not read all the output: the entry marker could not be seen",
-            vec![Evidence::run(id, format!("{}: pid {pid} {status} without a bind", run.config))],
-        );
-    }
     let lines = run.events.iter().filter(|e| matches!(e.kind, EventKind::Line { .. })).count();
     Finding::new(
         Status::Confirmed,

@@ -262,6 +262,10 @@ impl RunState {
                 self.launcher_alive = false;
                 self.push(Event { t_us, kind: EventKind::LauncherExited { pid, status } });
                 self.last_change = now;
+                // The launcher may be the last known process while a worker's child no walk saw yet still runs.
+                if self.live_pids().is_empty() {
+                    actions.push(Action::FindStragglers);
+                }
                 Look::Now
             }
             Msg::Worker { pid, at_ns } => {
@@ -552,7 +556,7 @@ mod tests {
         // The launcher's exit is recorded as the launcher's, and the last exit asks for stragglers.
         let actions = s.apply(exited(10, 0), after);
         assert!(matches!(s.timeline().last().map(|e| &e.kind), Some(EventKind::LauncherExited { pid: 10, .. })));
-        assert!(actions.is_empty(), "{actions:?}");
+        assert_eq!(actions, vec![Action::FindStragglers]);
         assert_eq!(s.stop_reason(after), None, "the launcher's reports are still open");
         s.apply(Input::Source(Msg::Closed), after);
         assert_eq!(s.stop_reason(after), Some(StopReason::TreeExited));
