@@ -65,7 +65,7 @@ pub(crate) fn look(profile: &Profile, session: u64) -> anyhow::Result<RunRecord>
     };
     record(connected);
     let dir = path.parent().unwrap_or(Path::new("/"));
-    record(directory::check(dir, &worker_identity(&workers), false));
+    record(directory::check(dir, &worker_identity(&workers), None));
     end_state::evidence(&path, &tree, &table.listeners()).into_iter().for_each(&mut record);
     record(end_state::end_state(shown.to_string(), Some(&path), tree.clone()));
     let label = match workers.as_slice() {

@@ -2,6 +2,7 @@
 
 mod check;
 mod cli;
+mod confine;
 mod context;
 mod diagnosis;
 mod error;

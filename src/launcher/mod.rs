@@ -193,7 +193,7 @@ fn start(args: &LaunchArgs) -> std::io::Result<Child> {
 /// Two launches share the run's output files: appends keep their lines whole.
 fn append(path: Option<&Path>) -> std::io::Result<std::fs::File> {
     let path = path.ok_or_else(|| std::io::Error::other("stdio file mode without a file"))?;
-    std::fs::OpenOptions::new().create(true).append(true).open(path)
+    std::os::unix::fs::OpenOptionsExt::mode(std::fs::OpenOptions::new().create(true).append(true), 0o600).open(path)
 }
 
 /// Reads a worker's pipe as it comes and hands each chunk to the harness.

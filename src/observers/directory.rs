@@ -9,8 +9,9 @@ use sockdiag_probes::{BindTest, EventKind, FileType};
 use super::test_bind::test_bind;
 use crate::identity::Identity;
 
-/// Looks at `dir` and, when `test` is set, test-binds a socket there as `who` (only in the harness's sandbox).
-pub(crate) fn check(dir: &Path, who: &Identity, test: bool) -> EventKind {
+/// Looks at `dir` and, given the sandbox it lies in, test-binds a socket there as `who` (the harness writes
+/// nowhere else).
+pub(crate) fn check(dir: &Path, who: &Identity, sandbox: Option<&Path>) -> EventKind {
     let meta = std::fs::metadata(dir).ok();
     let file_type = match &meta {
         Some(m) if m.is_dir() => FileType::Dir,
@@ -22,10 +23,10 @@ pub(crate) fn check(dir: &Path, who: &Identity, test: bool) -> EventKind {
     let fs_magic = nix::sys::statfs::statfs(dir).map_or(0, |s| s.filesystem_type().0 as u64);
     let test_bind = if file_type != FileType::Dir {
         BindTest::NotTried { why: "the directory does not exist".into() }
-    } else if !test {
-        BindTest::NotTried { why: "the harness writes nothing outside its sandbox".into() }
+    } else if let Some(sandbox) = sandbox {
+        test_bind(dir, sandbox, who)
     } else {
-        test_bind(dir, who)
+        BindTest::NotTried { why: "the harness writes nothing outside its sandbox".into() }
     };
     EventKind::DirChecked {
         dir: dir.display().to_string(),
@@ -82,7 +83,9 @@ mod tests {
     #[test]
     fn a_writable_directory_takes_a_test_bind_and_is_left_clean() {
         let dir = tempfile::tempdir().unwrap();
-        let EventKind::DirChecked { file_type, test_bind, .. } = check(dir.path(), &Identity::current(), true) else {
+        let EventKind::DirChecked { file_type, test_bind, .. } =
+            check(dir.path(), &Identity::current(), Some(dir.path()))
+        else {
             panic!("a DirChecked")
         };
         assert_eq!((file_type, test_bind), (FileType::Dir, BindTest::Bound));
@@ -93,7 +96,7 @@ mod tests {
     fn a_missing_directory_names_the_first_missing_component() {
         let dir = tempfile::tempdir().unwrap();
         let EventKind::DirChecked { missing_from, test_bind, .. } =
-            check(&dir.path().join("a/b"), &Identity::current(), true)
+            check(&dir.path().join("a/b"), &Identity::current(), Some(dir.path()))
         else {
             panic!("a DirChecked")
         };
@@ -109,7 +112,9 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let nobody = Identity::of_user("nobody").expect("user nobody");
-        let EventKind::DirChecked { test_bind, .. } = check(dir.path(), &nobody, true) else { panic!("a DirChecked") };
+        let EventKind::DirChecked { test_bind, .. } = check(dir.path(), &nobody, Some(dir.path())) else {
+            panic!("a DirChecked")
+        };
         assert_eq!(test_bind, BindTest::Failed { errno: "EACCES".into() });
     }
 }

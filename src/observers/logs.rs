@@ -25,13 +25,15 @@ pub(crate) struct LogFiles {
     pending: Arc<AtomicBool>,
     markers: Markers,
     files: BTreeMap<PathBuf, Tail>,
+    /// The sandbox the files lie in (a run's), opened beneath it.
+    beneath: Option<PathBuf>,
 }
 
 impl LogFiles {
     /// `globs` are already expanded for the run; an invalid one is reported by the caller's profile check.
-    pub(crate) fn new(globs: &[String], markers: Markers) -> Self {
+    pub(crate) fn new(globs: &[String], markers: Markers, beneath: Option<PathBuf>) -> Self {
         let patterns = globs.iter().filter_map(|g| glob::Pattern::new(g).ok()).collect();
-        LogFiles { patterns, pending: Arc::new(AtomicBool::new(false)), markers, files: BTreeMap::new() }
+        LogFiles { patterns, pending: Arc::new(AtomicBool::new(false)), markers, files: BTreeMap::new(), beneath }
     }
 
     /// What the fs watcher needs: the patterns, and the flag that coalesces a flood of notifications.
@@ -64,7 +66,8 @@ impl LogFiles {
             if self.files.len() >= MAX_FILES {
                 return vec![];
             }
-            let tail = Tail::new(path.to_path_buf(), self.pending.clone(), Stream::Stdout, self.markers.clone());
+            let (beneath, pending) = (self.beneath.clone(), self.pending.clone());
+            let tail = Tail::new(path.to_path_buf(), beneath, pending, Stream::Stdout, self.markers.clone());
             self.files.insert(path.to_path_buf(), tail);
         }
         let Some(tail) = self.files.get_mut(path) else { return vec![] };
@@ -103,7 +106,7 @@ mod tests {
         let logs = dir.path().join("logs");
         std::fs::create_dir(&logs).unwrap();
         let glob = format!("{}/*.log", logs.display());
-        let mut files = LogFiles::new(&[glob], Markers::default());
+        let mut files = LogFiles::new(&[glob], Markers::default(), Some(dir.path().to_path_buf()));
         std::fs::write(logs.join("w.log"), "one\ntw").unwrap();
         std::fs::write(logs.join("other.txt"), "ignored\n").unwrap();
         let texts = |v: Vec<Stamped>| -> Vec<String> {

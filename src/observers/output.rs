@@ -152,20 +152,28 @@ impl LineSplitter {
 /// so the middle of a flood is skipped on disk instead of being read.
 pub(crate) struct Tail {
     pub(crate) path: PathBuf,
+    /// The sandbox the file lies in, if it does: opened beneath it (see `confine`).
+    beneath: Option<PathBuf>,
     pending: Arc<AtomicBool>,
     offset: u64,
     splitter: LineSplitter,
 }
 
 impl Tail {
-    pub(crate) fn new(path: PathBuf, pending: Arc<AtomicBool>, stream: Stream, markers: Markers) -> Self {
-        Tail { path, pending, offset: 0, splitter: LineSplitter::new(stream, markers) }
+    pub(crate) fn new(
+        path: PathBuf,
+        beneath: Option<PathBuf>,
+        pending: Arc<AtomicBool>,
+        stream: Stream,
+        markers: Markers,
+    ) -> Self {
+        Tail { path, beneath, pending, offset: 0, splitter: LineSplitter::new(stream, markers) }
     }
 
     /// The complete lines written since the last read, with the time they were read.
     pub(crate) fn read_new(&mut self) -> Vec<(Instant, EventKind)> {
         self.pending.store(false, Ordering::Release);
-        let Ok(mut f) = std::fs::File::open(&self.path) else { return vec![] };
+        let Ok(mut f) = crate::confine::open_file(&self.path, self.beneath.as_deref()) else { return vec![] };
         let len = f.metadata().map_or(0, |m| m.len());
         if len < self.offset {
             // Truncated (a log rotated in place): read it again from the start.

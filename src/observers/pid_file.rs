@@ -6,9 +6,14 @@ use std::path::Path;
 use procfs::process::Process;
 use sockdiag_probes::{EventKind, PidFileState};
 
-/// Reads the pid file and checks the pid it names; `ours` says whether a live pid belongs to this run.
-pub(crate) fn check(path: &Path, ours: &dyn Fn(i32) -> bool) -> EventKind {
-    let (pid, state, detail) = match std::fs::read_to_string(path) {
+/// More than any pid file holds: a link to /dev/zero or a huge file is read no further.
+const MAX_BYTES: u64 = 4096;
+
+/// Reads the pid file (beneath the sandbox, never a FIFO, bounded) and checks the pid it names; `ours` says
+/// whether a live pid belongs to this run.
+pub(crate) fn check(path: &Path, sandbox: &Path, ours: &dyn Fn(i32) -> bool) -> EventKind {
+    let read = crate::confine::read_bounded(path, Some(sandbox), MAX_BYTES);
+    let (pid, state, detail) = match read.map(|b| String::from_utf8_lossy(&b).into_owned()) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, PidFileState::Absent, "absent".to_string()),
         Err(e) => (None, PidFileState::Invalid, format!("unreadable: {e}")),
         Ok(text) => match text.split_whitespace().next().and_then(|t| t.parse::<i32>().ok()).filter(|p| *p > 0) {

@@ -2,7 +2,7 @@
 //! directory, removes it and reports the errno through a pipe.
 
 use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -16,42 +16,53 @@ pub(crate) const TEST_BIND_PREFIX: &str = ".sockdiag-testbind-";
 /// How long the test bind may take (a network filesystem may hang).
 const TEST_BIND_DEADLINE_MS: u16 = 2000;
 
-/// Binds a uniquely named socket in `dir` as `who`, then removes it.
-pub(crate) fn test_bind(dir: &Path, who: &Identity) -> BindTest {
+/// Binds a uniquely named socket in `dir` as `who`, then removes it. The directory is opened first, beneath
+/// `sandbox` (a symlink planted on the way out of it is refused), and the bind and the removal are made relative
+/// to that descriptor: whatever is renamed or linked meanwhile, the socket goes where the harness looked.
+pub(crate) fn test_bind(dir: &Path, sandbox: &Path, who: &Identity) -> BindTest {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let name = format!("{TEST_BIND_PREFIX}{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
-    let path = dir.join(name);
-    let bytes = path.as_os_str().as_bytes();
+    let full = dir.join(&name);
     // SAFETY: sockaddr_un is plain data; all-zero is a valid value.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    if bytes.len() >= addr.sun_path.len() {
-        return BindTest::NotTried { why: format!("{} is longer than sun_path", path.display()) };
+    let addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    if full.as_os_str().len() >= addr.sun_path.len() {
+        return BindTest::NotTried { why: format!("{} is longer than sun_path", full.display()) };
     }
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
-        *d = *s as libc::c_char;
-    }
-    let Ok(cpath) = CString::new(bytes) else { return BindTest::NotTried { why: "NUL in the path".into() } };
+    let dir_fd = match crate::confine::open_dir(dir, Some(sandbox)) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            return BindTest::NotTried { why: format!("{} leads out of the sandbox", dir.display()) }
+        }
+        Err(e) => return errno_of(e.raw_os_error().unwrap_or(libc::EIO)),
+    };
     let me = Identity::current();
     let errno = if me.uid != who.uid || me.gid != who.gid {
-        bind_in_child(&addr, &cpath, &path, who)
+        bind_in_child(&dir_fd, &name, who)
     } else {
-        bind_on_thread(path)
+        bind_on_thread(dir_fd, name)
     };
     match errno {
-        Ok(0) => BindTest::Bound,
-        Ok(e) => BindTest::Failed { errno: format!("{:?}", nix::errno::Errno::from_raw(e)) },
+        Ok(e) => errno_of(e),
         Err(why) => BindTest::NotTried { why },
     }
 }
 
+fn errno_of(errno: i32) -> BindTest {
+    match errno {
+        0 => BindTest::Bound,
+        e => BindTest::Failed { errno: format!("{:?}", nix::errno::Errno::from_raw(e)) },
+    }
+}
+
 /// As the harness itself: a thread binds (a hung filesystem holds the thread, not the run) and reports the errno.
-fn bind_on_thread(path: std::path::PathBuf) -> Result<i32, String> {
+/// It binds through the descriptor's /proc/self/fd entry, which names the directory it was opened on.
+fn bind_on_thread(dir: OwnedFd, name: String) -> Result<i32, String> {
     let (tx, rx) = crossbeam_channel::bounded(1);
     std::thread::spawn(move || {
-        let errno = match std::os::unix::net::UnixListener::bind(&path) {
+        let via_fd = format!("/proc/self/fd/{}/{name}", dir.as_raw_fd());
+        let errno = match std::os::unix::net::UnixListener::bind(via_fd) {
             Ok(_) => {
-                let _ = std::fs::remove_file(&path);
+                let _ = nix::unistd::unlinkat(&dir, name.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
                 0
             }
             Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
@@ -62,9 +73,17 @@ fn bind_on_thread(path: std::path::PathBuf) -> Result<i32, String> {
         .map_err(|_| format!("the test bind did not finish in {TEST_BIND_DEADLINE_MS} ms"))
 }
 
-/// As another user: a forked child switches to `who`. It only makes system calls (the harness has threads) and
-/// reports the errno through a pipe, so whoever reaps it (the subreaper thread, or us) does not matter.
-fn bind_in_child(addr: &libc::sockaddr_un, cpath: &CString, path: &Path, who: &Identity) -> Result<i32, String> {
+/// As another user: a forked child switches to `who`, enters the directory by its descriptor and binds the bare
+/// name. It only makes system calls (the harness has threads) and reports the errno through a pipe, so whoever
+/// reaps it (the subreaper thread, or us) does not matter.
+fn bind_in_child(dir: &OwnedFd, name: &str, who: &Identity) -> Result<i32, String> {
+    // SAFETY: sockaddr_un is plain data; all-zero is a valid value.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (d, s) in addr.sun_path.iter_mut().zip(name.as_bytes()) {
+        *d = *s as libc::c_char;
+    }
+    let cname = CString::new(name).map_err(|_| "NUL in the name".to_string())?;
     let Ok((read_end, write_end)) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) else {
         return Err("no pipe".into());
     };
@@ -72,7 +91,7 @@ fn bind_in_child(addr: &libc::sockaddr_un, cpath: &CString, path: &Path, who: &I
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         // SAFETY: as above; every pointer refers to memory that lives until _exit.
-        unsafe { child_bind(addr, cpath, who, std::os::fd::AsRawFd::as_raw_fd(&write_end)) }
+        unsafe { child_bind(&addr, &cname, dir.as_raw_fd(), who, write_end.as_raw_fd()) }
     }
     drop(write_end);
     if pid < 0 {
@@ -81,31 +100,37 @@ fn bind_in_child(addr: &libc::sockaddr_un, cpath: &CString, path: &Path, who: &I
     let errno = read_errno(&read_end);
     if errno.is_none() {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-        let _ = std::fs::remove_file(path);
+        let _ = nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir);
     }
     // The subreaper thread may have reaped it already: ECHILD is fine.
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
     errno.ok_or_else(|| format!("the test bind did not finish in {TEST_BIND_DEADLINE_MS} ms"))
 }
 
-/// In the forked child: become `who`, bind, unlink, report the errno (0 on success), exit.
-unsafe fn child_bind(addr: &libc::sockaddr_un, path: &CString, who: &Identity, report: i32) -> ! {
+/// In the forked child: become `who`, enter the directory, bind, unlink, report the errno (0 on success), exit.
+unsafe fn child_bind(addr: &libc::sockaddr_un, name: &CString, dir: i32, who: &Identity, report: i32) -> ! {
     let errno = || *libc::__errno_location();
-    // Hold nothing of the harness's (its sockets, other runs' pipes) but the report pipe.
-    let report_fd = report as libc::c_uint;
-    libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, report_fd.saturating_sub(1), 0 as libc::c_uint);
-    libc::syscall(libc::SYS_close_range, report_fd + 1, libc::c_uint::MAX, 0 as libc::c_uint);
+    // Hold nothing of the harness's (its sockets, other runs' pipes) but the report pipe and the directory.
+    let (low, high) = (dir.min(report) as libc::c_uint, dir.max(report) as libc::c_uint);
+    libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, low.saturating_sub(1), 0 as libc::c_uint);
+    if high > low + 1 {
+        libc::syscall(libc::SYS_close_range, low + 1, high - 1, 0 as libc::c_uint);
+    }
+    libc::syscall(libc::SYS_close_range, high + 1, libc::c_uint::MAX, 0 as libc::c_uint);
     let mut result = match who.become_it() {
         Ok(()) => 0,
         Err(e) => e.raw_os_error().unwrap_or(libc::EPERM),
     };
+    if result == 0 && libc::fchdir(dir) != 0 {
+        result = errno();
+    }
     if result == 0 {
         let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
         let len = std::mem::size_of::<libc::sockaddr_un>() as u32;
         if fd < 0 || libc::bind(fd, (addr as *const libc::sockaddr_un).cast(), len) != 0 {
             result = errno();
         } else {
-            libc::unlink(path.as_ptr());
+            libc::unlink(name.as_ptr());
         }
     }
     let bytes = result.to_ne_bytes();
@@ -133,7 +158,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let not_a_dir = dir.path().join("file");
         std::fs::write(&not_a_dir, b"").unwrap();
-        assert_eq!(test_bind(&not_a_dir, &Identity::current()), BindTest::Failed { errno: "ENOTDIR".into() });
+        let me = Identity::current();
+        assert_eq!(test_bind(&not_a_dir, dir.path(), &me), BindTest::Failed { errno: "ENOTDIR".into() });
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "nothing is left behind");
+    }
+
+    #[test]
+    fn binds_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(test_bind(dir.path(), dir.path(), &Identity::current()), BindTest::Bound);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing is left behind");
+    }
+
+    #[test]
+    fn never_binds_through_a_symlink_out_of_the_sandbox() {
+        let sandbox = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let data = sandbox.path().join("data");
+        std::os::unix::fs::symlink(outside.path(), &data).unwrap();
+        let tested = test_bind(&data, sandbox.path(), &Identity::current());
+        assert!(matches!(tested, BindTest::NotTried { .. }), "{tested:?}");
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0, "nothing was made outside");
     }
 }

@@ -71,6 +71,7 @@ fn private_dir(tag: &str, registry: &TempDirs) -> anyhow::Result<tempfile::TempD
     registry.create(|| {
         tempfile::Builder::new()
             .prefix(&format!("{}{}-{tag}-", super::leftovers::SANDBOX_PREFIX, std::process::id()))
+            .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir()
             .context("cannot create the sandbox")
     })
@@ -115,6 +116,8 @@ impl Sandbox {
         if let Some(file) = &template.file {
             std::fs::copy(file, &target)
                 .with_context(|| format!("cannot copy the database to {}", target.display()))?;
+            // The copy may hold what the user's database holds: the worker's alone.
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600))?;
         }
         Ok(Some(target))
     }

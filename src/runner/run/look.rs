@@ -110,7 +110,7 @@ impl Run<'_> {
     /// Reads the pid file; it is recorded when what it says changed, or always when `force` (the end state).
     pub(super) fn check_pid_file(&mut self, force: bool) {
         let Some(path) = self.spec.pid_file.clone() else { return };
-        let kind = pid_file::check(&path, &|pid| self.is_ours(pid));
+        let kind = pid_file::check(&path, &self.spec.sandbox, &|pid| self.is_ours(pid));
         self.apply(Input::PidFile { kind, force });
     }
 
@@ -151,7 +151,8 @@ impl Run<'_> {
         else {
             return;
         };
-        let checked = directory::check(&dir, &self.spec.who, self.spec.may_write);
+        let sandbox = self.spec.may_write.then_some(self.spec.sandbox.as_path());
+        let checked = directory::check(&dir, &self.spec.who, sandbox);
         self.record(checked);
     }
 }

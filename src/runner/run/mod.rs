@@ -43,7 +43,7 @@ pub(super) fn run_one(plan: &Plan, id: usize, config: RunConfig) -> anyhow::Resu
     let (tx, rx) = crossbeam_channel::unbounded();
     let sink = Sink { clock: Clock::start(), tx };
     let pending: Vec<Arc<AtomicBool>> = spec.tailed.iter().map(|_| Arc::default()).collect();
-    let logs = LogFiles::new(&spec.expected.logs, spec.markers.clone());
+    let logs = LogFiles::new(&spec.expected.logs, spec.markers.clone(), Some(spec.sandbox.clone()));
     let interest = fs::Interest {
         expected: spec.socket_path.clone(),
         tailed: spec.tailed.iter().cloned().zip(pending.iter().cloned()).collect(),
@@ -167,7 +167,7 @@ impl<'a> Run<'a> {
             .cloned()
             .zip(pending)
             .zip([Stream::Stdout, Stream::Stderr])
-            .map(|((p, f), s)| Tail::new(p, f, s, spec.markers.clone()))
+            .map(|((p, f), s)| Tail::new(p, Some(spec.sandbox.clone()), f, s, spec.markers.clone()))
             .collect();
         let argv = std::iter::once(spec.program.display().to_string()).chain(spec.args.iter().cloned()).collect();
         self.apply(Input::LauncherStarted { pid: child.id() as i32, argv });

@@ -38,6 +38,8 @@ pub(super) struct RunSpec {
     /// Bytes sent to a reachable worker to ask it to stop.
     pub(super) send: Option<String>,
     pub(super) pid_file: Option<PathBuf>,
+    /// The sandbox's root, beneath which the harness opens what the worker may have planted (see `confine`).
+    pub(super) sandbox: PathBuf,
     /// The worker's cwd: the sandbox's root.
     pub(super) cwd: PathBuf,
     /// Where stdout and stderr go in file mode.
@@ -96,6 +98,7 @@ impl RunSpec {
             settle: Duration::from_millis(profile.observe.settle_ms),
             send: profile.observe.send.clone(),
             pid_file: expected.pid_file.as_ref().map(PathBuf::from),
+            sandbox: sandbox.root.clone(),
             cwd: sandbox.root.clone(),
             output_files,
             tailed,

@@ -69,7 +69,8 @@ impl Run<'_> {
     /// how long that took.
     pub(super) fn sync_fs(&mut self) -> Option<Duration> {
         self.state.expect_fs_sync();
-        std::fs::File::create(&self.spec.fs_barrier).ok()?;
+        // A new file, never through whatever the worker may have put at that name.
+        crate::confine::create_new(&self.spec.fs_barrier, Some(&self.spec.sandbox)).ok()?;
         let made = Instant::now();
         let synced = self.handle_until(made + FS_SYNC, |run| run.state.fs_synced());
         let lag = made.elapsed();
