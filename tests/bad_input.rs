@@ -309,3 +309,58 @@ fn merging_shards_that_do_not_fit_together() {
     let out = sockdiag(&["merge", &s(&one), &s(&two)]);
     assert_eq!(out.status.code(), Some(0), "the unchanged shards merge: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn a_database_outside_the_sandbox_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real.db");
+    rusqlite::Connection::open(&real).unwrap().execute_batch("CREATE TABLE sdk_sessions (id INTEGER);").unwrap();
+    let before = std::fs::read(&real).unwrap();
+    std::fs::write(dir.path().join("seed.sql"), "CREATE TABLE sdk_sessions (id INTEGER);").unwrap();
+    let fixture = common::root().join("target/release/fixture-worker");
+    let planted = dir.path().join("planted.db");
+    for (name, db, seed) in [
+        ("absolute-seeded", planted.display().to_string(), "\nseed_sql = \"seed.sql\""),
+        ("real", real.display().to_string(), ""),
+        ("climbing", "{data_dir}/../../escaped.db".to_string(), "\nseed_sql = \"seed.sql\""),
+    ] {
+        let text = format!(
+            "name = \"w\"\n[worker]\ncommand = [\"{}\", \"healthy\", \"{{session}}\"]\n[socket]\npath = \"{{data_dir}}/w.sock\"\n[database]\npath = \"{db}\"\nsession_query = \"SELECT 1 FROM sdk_sessions WHERE id = ?1\"{seed}\n",
+            fixture.display()
+        );
+        let profile = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&profile, text).unwrap();
+        expect_usage_error(&["run", "--session", "28", "--profile", profile.to_str().unwrap()], "database.path");
+    }
+    assert!(!planted.exists(), "nothing was created outside the sandbox");
+    assert_eq!(std::fs::read(&real).unwrap(), before, "the real database is untouched");
+    assert!(!dir.path().join("escaped.db").exists() && !std::path::Path::new("/tmp/escaped.db").exists());
+}
+
+#[test]
+fn a_database_that_cannot_be_read_is_an_input_error_not_a_missing_session() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    rusqlite::Connection::open(data.join("claude-mem.db"))
+        .unwrap()
+        .execute_batch("CREATE TABLE sdk_sessions (id INTEGER PRIMARY KEY); INSERT INTO sdk_sessions VALUES (28);")
+        .unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let profile = profile_with(dir.path(), &data, "{data_dir}");
+    std::fs::set_permissions(&profile, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // Root reads everything: run sockdiag as nobody so the database's directory is really closed to it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sockdiag"))
+        .args(["run", "--session", "28", "--profile", profile.to_str().unwrap()])
+        .env("TMPDIR", "/tmp")
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("claude-mem.db") && stderr.contains("ermission denied"), "{stderr}");
+}

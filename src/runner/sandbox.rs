@@ -36,8 +36,9 @@ impl DatabaseTemplate {
         let real = profile.real_vars(session);
         let inside = profile.sandbox_vars(session, dir.path(), dir.path(), 0);
         let source = PathBuf::from(real.expand(&db.path));
+        confined(&db.path, &inside.expand(&db.path), dir.path())?;
         let target = dir.path().join("database");
-        let file = if source.is_file() {
+        let file = if exists(&source)? {
             if !crate::observers::database::is_sqlite(&source) {
                 return Err(UsageError(format!("database {}: not a SQLite database", source.display())).into());
             }
@@ -62,6 +63,32 @@ impl DatabaseTemplate {
         };
         template.file = file;
         Ok(Some(template))
+    }
+}
+
+/// The database a run works on must lie in its sandbox: a path that names no `{data_dir}` or `{home}` (or leaves
+/// them with `..`) would have the worker, and the seeding, write to real data.
+fn confined(written: &str, expanded: &str, sandbox: &Path) -> anyhow::Result<()> {
+    let path = Path::new(expanded);
+    let climbs = path.components().any(|c| matches!(c, std::path::Component::ParentDir));
+    if climbs || !path.starts_with(sandbox) {
+        return Err(UsageError(format!(
+            "database.path {written}: outside the run's sandbox; name it under {{data_dir}} or {{home}} \
+             (sockdiag works on a copy, never on real data)"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Whether the user's database is there. Only a missing file means "no database": a permission error is the
+/// input's fault, not a session that is missing (H8).
+fn exists(source: &Path) -> anyhow::Result<bool> {
+    match std::fs::metadata(source) {
+        Ok(meta) if meta.is_file() => Ok(true),
+        Ok(_) => Err(UsageError(format!("database {}: not a regular file", source.display())).into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(UsageError(format!("database {}: {e}", source.display())).into()),
     }
 }
 
