@@ -364,3 +364,18 @@ fn a_database_that_cannot_be_read_is_an_input_error_not_a_missing_session() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("claude-mem.db") && stderr.contains("ermission denied"), "{stderr}");
 }
+
+#[test]
+fn inputs_that_never_end_or_never_come_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let p = profile("healthy");
+    for bad in ["/dev/zero", fifo.to_str().unwrap()] {
+        // No writer ever opens the FIFO and /dev/zero never ends: a blocking or unbounded read would hang here.
+        expect_usage_error(&["run", "--session", "28", "--profile", bad], bad);
+        expect_usage_error(&["render", bad], bad);
+        expect_usage_error(&["merge", bad], bad);
+        expect_usage_error(&["check", "--baseline", bad, "--session", "28", "--profile", &p], bad);
+    }
+}
