@@ -99,11 +99,15 @@ fn version_of(name: &str) -> Option<String> {
         .ok()?;
     let stdout = child.stdout.take()?;
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    let spawned = std::thread::Builder::new().spawn(move || {
         let mut text = String::new();
         let _ = std::io::Read::read_to_string(&mut std::io::BufReader::new(stdout), &mut text);
         let _ = tx.send(text);
     });
+    if spawned.is_err() {
+        let _ = child.kill();
+        return None;
+    }
     let text = rx.recv_timeout(VERSION_DEADLINE).ok();
     if text.is_none() {
         let _ = child.kill();

@@ -461,3 +461,59 @@ fn a_launcher_whose_harness_is_already_gone_starts_nothing() {
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty(), "no worker was reported: {:?}", out.stdout);
 }
+
+/// The processes of a uid, from /proc.
+fn processes_of(uid: u32) -> Vec<i32> {
+    use std::os::unix::fs::MetadataExt;
+    let entries = std::fs::read_dir("/proc").unwrap().flatten();
+    entries
+        .filter_map(|e| Some((e.file_name().to_str()?.parse::<i32>().ok()?, e.metadata().ok()?.uid())))
+        .filter(|&(_, owner)| owner == uid)
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+#[test]
+fn a_worker_that_uses_up_the_process_limit_neither_panics_sockdiag_nor_outlives_it() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: switching user needs root");
+        return;
+    }
+    // A uid of its own: the process limit counts every process of the uid, and other tests run as nobody.
+    const UID: u32 = 54_321;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let profile = dir.path().join("bomb.toml");
+    std::fs::write(
+        &profile,
+        "name = \"bomb\"\n[worker]\ncommand = [\"/bin/sh\", \"-c\", \"while :; do /bin/sleep 30 & done\"]\n\
+         [socket]\npath = \"{data_dir}/w.sock\"\n[observe]\nwindow_ms = 1500\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&profile, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sockdiag"));
+    cmd.args(["run", "--session", "28", "--profile", profile.to_str().unwrap(), "--repeat", "2", "--format", "json"]);
+    // Its report goes nowhere: an unread pipe would hold sockdiag at its last write.
+    cmd.env("TMPDIR", "/tmp").stdout(Stdio::null()).stderr(Stdio::piped());
+    // SAFETY: setrlimit before exec; the uid switch follows (CommandExt::uid runs after pre_exec).
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit { rlim_cur: 60, rlim_max: 60 };
+            if libc::setrlimit(libc::RLIMIT_NPROC, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.uid(UID).gid(UID).spawn().unwrap();
+    let (code, _) = wait_with_deadline(&mut child);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(code == 0 || code == 1 || code == 3, "exit {code}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let left = processes_of(UID);
+    wait_gone(&left, Duration::from_secs(5));
+    assert!(processes_of(UID).is_empty(), "the worker's processes outlived sockdiag: {left:?}");
+}

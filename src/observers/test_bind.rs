@@ -58,7 +58,8 @@ fn errno_of(errno: i32) -> BindTest {
 /// It binds through the descriptor's /proc/self/fd entry, which names the directory it was opened on.
 fn bind_on_thread(dir: OwnedFd, name: String) -> Result<i32, String> {
     let (tx, rx) = crossbeam_channel::bounded(1);
-    std::thread::spawn(move || {
+    // A worker that used up the process limit leaves no thread to spare: then the test is not tried.
+    let spawned = std::thread::Builder::new().name("test-bind".into()).spawn(move || {
         let via_fd = format!("/proc/self/fd/{}/{name}", dir.as_raw_fd());
         let errno = match std::os::unix::net::UnixListener::bind(via_fd) {
             Ok(_) => {
@@ -69,6 +70,7 @@ fn bind_on_thread(dir: OwnedFd, name: String) -> Result<i32, String> {
         };
         let _ = tx.send(errno);
     });
+    spawned.map_err(|e| format!("no thread for the test bind: {e}"))?;
     rx.recv_timeout(std::time::Duration::from_millis(TEST_BIND_DEADLINE_MS.into()))
         .map_err(|_| format!("the test bind did not finish in {TEST_BIND_DEADLINE_MS} ms"))
 }

@@ -21,11 +21,16 @@ pub(crate) fn install(supervisor: Arc<Supervisor>) -> anyhow::Result<()> {
             }
             stopping = true;
             say(&format!("{}, stopping every worker", name(sig)));
-            let supervisor = supervisor.clone();
-            std::thread::spawn(move || {
-                supervisor.shut_down();
+            let stopper = supervisor.clone();
+            let spawned = std::thread::Builder::new().spawn(move || {
+                stopper.shut_down();
                 std::process::exit(128 + sig);
             });
+            // No thread to spare (a worker used up the process limit): stop here, without the second-signal hurry.
+            if spawned.is_err() {
+                supervisor.shut_down();
+                std::process::exit(128 + sig);
+            }
         }
     });
     Ok(())

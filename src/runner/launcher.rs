@@ -68,8 +68,14 @@ pub(crate) fn spawn(launch: &Launch, sink: &Sink, reaper: &Reaper) -> anyhow::Re
 
 /// Reads the launcher's reports on a thread of its own until it closes its stdout.
 /// `expected`: the socket file clients look for (none for a TCP endpoint).
-pub(crate) fn read_reports(stdout: ChildStdout, markers: Markers, expected: Option<PathBuf>, sink: Sink) {
-    std::thread::spawn(move || {
+pub(crate) fn read_reports(
+    stdout: ChildStdout,
+    markers: Markers,
+    expected: Option<PathBuf>,
+    sink: Sink,
+) -> std::io::Result<()> {
+    // A worker can use up the process limit: no thread is an error of the run, not a panic of sockdiag.
+    let spawned = std::thread::Builder::new().name("launcher-reports".into()).spawn(move || {
         let mut reader = BufReader::with_capacity(128 * 1024, stdout);
         let mut splitters: HashMap<(usize, Stream), LineSplitter> = HashMap::new();
         while let Ok(Some((at, report))) = protocol::read(&mut reader) {
@@ -90,6 +96,7 @@ pub(crate) fn read_reports(stdout: ChildStdout, markers: Markers, expected: Opti
         }
         sink.send(Msg::Closed);
     });
+    spawned.map(drop)
 }
 
 /// Records lines, stamped when the launcher read them; when they have just arrived (`live`), right after a

@@ -56,7 +56,8 @@ pub(crate) fn run_all(
     std::thread::scope(|scope| {
         let jobs = if plan.profile.fixed_tcp_port() { 1 } else { jobs };
         for _ in 0..jobs.clamp(1, configs.len().max(1)) {
-            scope.spawn(|| loop {
+            // Fewer runs at a time when the process limit allows fewer threads; none at all is an error below.
+            let _ = std::thread::Builder::new().spawn_scoped(scope, || loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(&(id, config)) = configs.get(i) else { break };
                 let record = run::run_one(plan, id, config);
@@ -69,5 +70,6 @@ pub(crate) fn run_all(
     });
     // Each run stopped its own processes; one look over the whole system makes sure none outlives us.
     plan.supervisor.finish();
-    results.into_inner().expect("results lock").into_iter().map(|r| r.expect("every run ran")).collect()
+    let no_thread = || anyhow::anyhow!("cannot start a thread for the runs (is the process limit reached?)");
+    results.into_inner().expect("results lock").into_iter().map(|r| r.ok_or_else(no_thread)?).collect()
 }

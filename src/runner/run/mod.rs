@@ -159,7 +159,13 @@ impl<'a> Run<'a> {
         let reports = child.stdout.take();
         let has_reports = reports.is_some();
         if let Some(reports) = reports {
-            launcher::read_reports(reports, spec.markers.clone(), spec.socket_path.clone(), self.sink.clone());
+            let read =
+                launcher::read_reports(reports, spec.markers.clone(), spec.socket_path.clone(), self.sink.clone());
+            if let Err(e) = read {
+                // Unwatched, the launcher must not go on; a worker it started already carries the run marker.
+                let _ = child.kill();
+                return Err(anyhow::anyhow!("cannot read the launcher's reports: {e}"));
+            }
         }
         self.tails = spec
             .tailed
