@@ -384,10 +384,21 @@ impl Outcome {
         let stop = events.harness_stop_us();
         let mut servers: Vec<i32> = events.listeners().iter().map(|l| l.1).collect();
         servers.extend(events.tcp_listeners().iter().map(|l| l.1));
+        let live_at_end: Vec<i32> = events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::EndState { live_pids, .. } => Some(live_pids.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        // A listener still alive at the end serves the endpoint: an exit of another one (a daemon's first process
+        // that forked the server, the loser of two launches) handed it over and is not the worker's end.
+        let handed_over = servers.iter().any(|pid| live_at_end.contains(pid));
         let workers = if servers.is_empty() { events.spawned_pids() } else { servers };
-        let exit = events.own_exits().find(|(_, pid, _)| workers.contains(pid)).map(|(_, _, status)| status);
-        let alive_at_end =
-            events.iter().any(|e| matches!(&e.kind, EventKind::EndState { live_pids, .. } if !live_pids.is_empty()));
+        let exit =
+            events.own_exits().find(|(_, pid, _)| workers.contains(pid) && !handed_over).map(|(_, _, status)| status);
+        let alive_at_end = !live_at_end.is_empty();
         let final_connect_ok = events
             .iter()
             .rev()

@@ -102,7 +102,15 @@ pub(crate) fn watch(roots: &[PathBuf], interest: Interest, sink: Sink) -> anyhow
     })
     .context("cannot start inotify")?;
     for root in roots {
-        watcher.watch(root, RecursiveMode::Recursive).map_err(|e| {
+        // notify ignores a failure to start its event loop's thread (a worker used up the process limit) and then
+        // panics on the first watch, and again when dropped: that watcher is forgotten, the run fails.
+        let added =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| watcher.watch(root, RecursiveMode::Recursive)));
+        let Ok(added) = added else {
+            std::mem::forget(watcher);
+            anyhow::bail!("cannot start inotify: no thread for its event loop (is the process limit reached?)");
+        };
+        added.map_err(|e| {
             crate::error::UsageError(format!("socket directory {} cannot be watched: {e}", root.display()))
         })?;
     }
