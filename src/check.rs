@@ -13,6 +13,7 @@ use crate::diagnosis::{Diagnosis, Saved};
 use crate::error::UsageError;
 use crate::report::Style;
 use crate::shard::Matrix;
+use crate::visible::visible;
 
 /// A saved report to compare with.
 pub(crate) struct Baseline {
@@ -130,7 +131,7 @@ pub(crate) fn table(diffs: &[Difference], rel: impl Fn(&str) -> String, style: S
         .set_width(style.width)
         .set_header(["id", "baseline", "now", "summary now"]);
     for d in diffs {
-        t.add_row([d.id.as_str(), label(d.baseline), label(d.now), &rel(&d.summary)]);
+        t.add_row([&visible(&d.id), label(d.baseline), label(d.now), &rel(&d.summary)]);
     }
     t.to_string()
 }
@@ -138,7 +139,7 @@ pub(crate) fn table(diffs: &[Difference], rel: impl Fn(&str) -> String, style: S
 /// The differences on one line (`--quiet`).
 pub(crate) fn one_line(diffs: &[Difference]) -> String {
     let items: Vec<String> =
-        diffs.iter().map(|d| format!("{} {} -> {}", d.id, label(d.baseline), label(d.now))).collect();
+        diffs.iter().map(|d| format!("{} {} -> {}", visible(&d.id), label(d.baseline), label(d.now))).collect();
     format!("differs from the baseline: {}", items.join(", "))
 }
 

@@ -17,6 +17,7 @@ mod profile;
 mod report;
 mod runner;
 mod shard;
+mod visible;
 
 use std::path::Path;
 
@@ -35,7 +36,8 @@ fn main() {
         Err(e) if e.use_stderr() => {
             // One line naming the bad input; `--help` has the rest.
             let msg = e.to_string();
-            eprintln!("sockdiag: {}", msg.lines().next().unwrap_or("bad arguments").trim_start_matches("error: "));
+            let line = msg.lines().next().unwrap_or("bad arguments").trim_start_matches("error: ");
+            eprintln!("sockdiag: {}", visible::visible(line));
             std::process::exit(EXIT_USAGE);
         }
         Err(e) => e.exit(),
@@ -43,7 +45,8 @@ fn main() {
     let code = match dispatch(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("sockdiag: {err:#}");
+            // An error may quote the profile, a path or what the worker wrote.
+            eprintln!("sockdiag: {}", visible::visible_lines(&format!("{err:#}")));
             exit_code(&err)
         }
     };
@@ -64,7 +67,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             if leftovers.is_empty() {
                 eprintln!("sockdiag: no leftovers");
             } else {
-                eprintln!("sockdiag: {}", leftovers.remove());
+                eprintln!("sockdiag: {}", visible::visible_lines(&leftovers.remove()));
             }
             Ok(EXIT_HEALTHY)
         }
@@ -121,7 +124,7 @@ fn check(args: CheckArgs) -> anyhow::Result<i32> {
 /// and returns `check`'s exit code.
 fn compare(diagnosis: &Diagnosis, expected: &[(String, sockdiag_probes::Status)], path: &Path, quiet: bool) -> i32 {
     let diffs = check::compare(expected, &diagnosis.verdicts);
-    let rel = |t: &str| report::relative(diagnosis, t);
+    let rel = |t: &str| report::shown(diagnosis, t);
     match (diffs.is_empty(), quiet) {
         (true, true) => {}
         (true, false) => {
@@ -284,7 +287,7 @@ fn write_report(diagnosis: &Diagnosis, path: Option<&Path>) -> anyhow::Result<()
 fn report_leftovers() {
     let leftovers = runner::leftovers::Leftovers::find();
     if !leftovers.is_empty() {
-        eprintln!("sockdiag: a previous sockdiag was killed: {}", leftovers.remove());
+        eprintln!("sockdiag: a previous sockdiag was killed: {}", visible::visible_lines(&leftovers.remove()));
     }
 }
 

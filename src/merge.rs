@@ -53,7 +53,7 @@ pub(crate) fn merge(files: &[PathBuf], count: Option<u32>, partial: bool) -> any
         if !partial {
             return usage(format!("{message}: merge them too, or pass --partial"));
         }
-        eprintln!("sockdiag: partial merge: {message}");
+        eprintln!("sockdiag: partial merge: {}", crate::visible::visible(&message));
     }
     let command = first.command.clone();
     let (session, profile, environment) =
