@@ -8,6 +8,7 @@ mod diagnosis;
 mod error;
 mod explain;
 mod identity;
+mod input;
 mod inspect;
 mod launcher;
 mod matrix;
