@@ -30,7 +30,7 @@ pub(crate) fn read_text(path: &Path, max: u64) -> io::Result<String> {
 }
 
 /// Opens without blocking (a FIFO with no writer would) and accepts only a regular file.
-fn open_regular(path: &Path) -> io::Result<File> {
+pub(crate) fn open_regular(path: &Path) -> io::Result<File> {
     let file = OpenOptions::new().read(true).custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits()).open(path)?;
     if !file.metadata()?.is_file() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));

@@ -9,6 +9,7 @@ use rusqlite::Connection;
 
 use crate::error::UsageError;
 use crate::input;
+use crate::observers::database;
 
 /// Longest the seed SQL may run: a schema and a few rows take milliseconds.
 pub(crate) const SEED_TIME_MAX: Duration = Duration::from_secs(30);
@@ -24,24 +25,7 @@ pub(crate) fn seed(seed_path: &Path, session: u64, target: &Path) -> anyhow::Res
 
 /// Runs `sql`, interrupted once `limit` has passed.
 fn run_within(conn: &Connection, sql: &str, limit: Duration) -> Result<(), String> {
-    let interrupt = conn.get_interrupt_handle();
-    let (done, finished) = std::sync::mpsc::channel::<()>();
-    let timer = std::thread::spawn(move || {
-        // The sender is dropped when the batch ends: a disconnect, not a timeout.
-        let timed_out = finished.recv_timeout(limit) == Err(std::sync::mpsc::RecvTimeoutError::Timeout);
-        if timed_out {
-            interrupt.interrupt();
-        }
-        timed_out
-    });
-    let result = conn.execute_batch(sql);
-    drop(done);
-    let timed_out = timer.join().unwrap_or(false);
-    match result {
-        Err(_) if timed_out => Err(format!("did not finish within {} s", limit.as_secs_f64())),
-        Err(e) => Err(e.to_string()),
-        Ok(()) => Ok(()),
-    }
+    database::within(conn, limit, |c| c.execute_batch(sql)).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
