@@ -39,7 +39,8 @@ struct BaselineVerdict {
 /// Reads a saved JSON report to compare with; a bad file is a usage error (exit 2).
 pub(crate) fn load(path: &Path) -> anyhow::Result<Baseline> {
     let name = path.display();
-    let text = std::fs::read_to_string(path).map_err(|e| UsageError(format!("--baseline {name}: {e}")))?;
+    let text = crate::input::read_text(path, crate::input::REPORT_MAX)
+        .map_err(|e| UsageError(format!("--baseline {name}: {e}")))?;
     let read: BaselineFile = serde_json::from_str(&text)
         .map_err(|e| UsageError(format!("--baseline {name}: not a sockdiag JSON report: {e}")))?;
     if read.verdicts.is_empty() {

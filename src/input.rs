@@ -1,4 +1,4 @@
-//! Files the user names and sockdiag reads whole (a profile, its seed SQL): only regular files (a FIFO would block
+//! Files the user names and sockdiag reads whole (a profile, its seed SQL, a saved report): only regular files (a FIFO would block
 //! the read, a device such as /dev/zero never ends) and only up to a bound, so that a wrong or hostile path costs
 //! an error naming it, not a hang or all of memory.
 
@@ -12,6 +12,9 @@ pub(crate) const PROFILE_MAX: u64 = 1 << 20;
 /// Largest `seed_sql` read: a schema and the rows a worker needs are kilobytes; a real database is copied through
 /// SQLite's backup API instead. 16 MiB of SQL would already take seconds to run before each invocation.
 pub(crate) const SEED_SQL_MAX: u64 = 16 << 20;
+/// Largest saved JSON report read (`render`, `merge`, `check --baseline`): a run keeps at most a few MiB of
+/// output and log lines, so a large matrix's report is tens of MiB; a gigabyte is not one to hold in memory.
+pub(crate) const REPORT_MAX: u64 = 1 << 30;
 
 /// The text of the regular file at `path`, if it holds at most `max` bytes.
 pub(crate) fn read_text(path: &Path, max: u64) -> io::Result<String> {

@@ -194,7 +194,8 @@ fn print_bytes(bytes: &[u8]) -> anyhow::Result<i32> {
 /// Judges the runs of a saved JSON report again and prints them in another format.
 fn render(args: RenderArgs) -> anyhow::Result<i32> {
     let name = args.saved.display();
-    let text = std::fs::read_to_string(&args.saved).map_err(|e| error::UsageError(format!("{name}: {e}")))?;
+    let text =
+        input::read_text(&args.saved, input::REPORT_MAX).map_err(|e| error::UsageError(format!("{name}: {e}")))?;
     let saved = serde_json::from_str(&text)
         .map_err(|e| error::UsageError(format!("{name}: not a sockdiag JSON report: {e}")))?;
     let diagnosis = Diagnosis::from_saved(saved);

@@ -74,7 +74,8 @@ fn name(part: &Part) -> std::path::Display<'_> {
 /// Reads one shard's report.
 fn read(path: &Path) -> anyhow::Result<Part> {
     let shown = path.display();
-    let text = std::fs::read_to_string(path).map_err(|e| UsageError(format!("{shown}: {e}")))?;
+    let text =
+        crate::input::read_text(path, crate::input::REPORT_MAX).map_err(|e| UsageError(format!("{shown}: {e}")))?;
     let saved: Saved =
         serde_json::from_str(&text).map_err(|e| UsageError(format!("{shown}: not a sockdiag JSON report: {e}")))?;
     if saved.look != Look::Run {

@@ -189,6 +189,17 @@ fn seed_sql_and_profiles_that_are_too_big_or_not_files() {
     }
 }
 
+#[test]
+fn saved_reports_that_are_not_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("report.json");
+    mkfifo(&fifo);
+    for bad in [fifo.to_str().unwrap(), "/dev/zero"] {
+        expect_usage_error(&["render", bad], &format!("{bad}: not a regular file"));
+        expect_usage_error(&["merge", bad], &format!("{bad}: not a regular file"));
+    }
+}
+
 /// A FIFO nobody writes to: reading it would block forever.
 fn mkfifo(path: &std::path::Path) {
     let status = std::process::Command::new("mkfifo").arg(path).status().expect("mkfifo(1) runs");
