@@ -13,6 +13,7 @@ use crate::diagnosis::{Diagnosis, Saved};
 use crate::error::UsageError;
 use crate::report::Style;
 use crate::shard::Matrix;
+use crate::visible::visible;
 
 /// A saved report to compare with.
 pub(crate) struct Baseline {
@@ -38,7 +39,8 @@ struct BaselineVerdict {
 /// Reads a saved JSON report to compare with; a bad file is a usage error (exit 2).
 pub(crate) fn load(path: &Path) -> anyhow::Result<Baseline> {
     let name = path.display();
-    let text = crate::confine::read_input(path).map_err(|e| UsageError(format!("--baseline {name}: {e}")))?;
+    let text = crate::input::read_text(path, crate::input::REPORT_MAX)
+        .map_err(|e| UsageError(format!("--baseline {name}: {e}")))?;
     let read: BaselineFile = serde_json::from_str(&text)
         .map_err(|e| UsageError(format!("--baseline {name}: not a sockdiag JSON report: {e}")))?;
     if read.verdicts.is_empty() {
@@ -130,7 +132,7 @@ pub(crate) fn table(diffs: &[Difference], rel: impl Fn(&str) -> String, style: S
         .set_width(style.width)
         .set_header(["id", "baseline", "now", "summary now"]);
     for d in diffs {
-        t.add_row([d.id.as_str(), label(d.baseline), label(d.now), &rel(&d.summary)]);
+        t.add_row([&visible(&d.id), label(d.baseline), label(d.now), &rel(&d.summary)]);
     }
     t.to_string()
 }
@@ -138,7 +140,7 @@ pub(crate) fn table(diffs: &[Difference], rel: impl Fn(&str) -> String, style: S
 /// The differences on one line (`--quiet`).
 pub(crate) fn one_line(diffs: &[Difference]) -> String {
     let items: Vec<String> =
-        diffs.iter().map(|d| format!("{} {} -> {}", d.id, label(d.baseline), label(d.now))).collect();
+        diffs.iter().map(|d| format!("{} {} -> {}", visible(&d.id), label(d.baseline), label(d.now))).collect();
     format!("differs from the baseline: {}", items.join(", "))
 }
 

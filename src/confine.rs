@@ -40,26 +40,6 @@ pub(crate) fn open_dir(path: &Path, beneath: Option<&Path>) -> io::Result<OwnedF
     open(path, beneath, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
 }
 
-/// The largest input file sockdiag reads (a profile, a saved report): bigger is not one of ours.
-pub(crate) const MAX_INPUT_BYTES: u64 = 256 << 20;
-
-/// Reads a file the user named (a profile, a saved report): symlinks are followed, as the user meant, but a FIFO,
-/// a device or a file over `MAX_INPUT_BYTES` is refused at once instead of blocking or filling memory.
-pub(crate) fn read_input(path: &Path) -> io::Result<String> {
-    let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
-    let file = File::from(nix::fcntl::open(path, flags, Mode::empty())?);
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_INPUT_BYTES {
-        let limit = MAX_INPUT_BYTES >> 20;
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("larger than {limit} MiB")));
-    }
-    String::from_utf8(bytes).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))
-}
-
 fn open(path: &Path, beneath: Option<&Path>, flags: OFlag, mode: Mode) -> io::Result<OwnedFd> {
     let inside = beneath.and_then(|root| Some((root, path.strip_prefix(root).ok()?)));
     let Some((root, relative)) = inside else {

@@ -8,6 +8,7 @@ mod diagnosis;
 mod error;
 mod explain;
 mod identity;
+mod input;
 mod inspect;
 mod launcher;
 mod matrix;
@@ -17,6 +18,7 @@ mod profile;
 mod report;
 mod runner;
 mod shard;
+mod visible;
 
 use std::path::Path;
 
@@ -35,7 +37,8 @@ fn main() {
         Err(e) if e.use_stderr() => {
             // One line naming the bad input; `--help` has the rest.
             let msg = e.to_string();
-            eprintln!("sockdiag: {}", msg.lines().next().unwrap_or("bad arguments").trim_start_matches("error: "));
+            let line = msg.lines().next().unwrap_or("bad arguments").trim_start_matches("error: ");
+            eprintln!("sockdiag: {}", visible::visible(line));
             std::process::exit(EXIT_USAGE);
         }
         Err(e) => e.exit(),
@@ -43,7 +46,8 @@ fn main() {
     let code = match dispatch(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("sockdiag: {err:#}");
+            // An error may quote the profile, a path or what the worker wrote.
+            eprintln!("sockdiag: {}", visible::visible_lines(&format!("{err:#}")));
             exit_code(&err)
         }
     };
@@ -64,7 +68,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             if leftovers.is_empty() {
                 eprintln!("sockdiag: no leftovers");
             } else {
-                eprintln!("sockdiag: {}", leftovers.remove());
+                eprintln!("sockdiag: {}", visible::visible_lines(&leftovers.remove()));
             }
             Ok(EXIT_HEALTHY)
         }
@@ -121,7 +125,7 @@ fn check(args: CheckArgs) -> anyhow::Result<i32> {
 /// and returns `check`'s exit code.
 fn compare(diagnosis: &Diagnosis, expected: &[(String, sockdiag_probes::Status)], path: &Path, quiet: bool) -> i32 {
     let diffs = check::compare(expected, &diagnosis.verdicts);
-    let rel = |t: &str| report::relative(diagnosis, t);
+    let rel = |t: &str| report::shown(diagnosis, t);
     match (diffs.is_empty(), quiet) {
         (true, true) => {}
         (true, false) => {
@@ -190,7 +194,8 @@ fn print_bytes(bytes: &[u8]) -> anyhow::Result<i32> {
 /// Judges the runs of a saved JSON report again and prints them in another format.
 fn render(args: RenderArgs) -> anyhow::Result<i32> {
     let name = args.saved.display();
-    let text = crate::confine::read_input(&args.saved).map_err(|e| error::UsageError(format!("{name}: {e}")))?;
+    let text =
+        input::read_text(&args.saved, input::REPORT_MAX).map_err(|e| error::UsageError(format!("{name}: {e}")))?;
     let saved = serde_json::from_str(&text)
         .map_err(|e| error::UsageError(format!("{name}: not a sockdiag JSON report: {e}")))?;
     let diagnosis = Diagnosis::from_saved(saved);
@@ -284,7 +289,7 @@ fn write_report(diagnosis: &Diagnosis, path: Option<&Path>) -> anyhow::Result<()
 fn report_leftovers() {
     let leftovers = runner::leftovers::Leftovers::find();
     if !leftovers.is_empty() {
-        eprintln!("sockdiag: a previous sockdiag was killed: {}", leftovers.remove());
+        eprintln!("sockdiag: a previous sockdiag was killed: {}", visible::visible_lines(&leftovers.remove()));
     }
 }
 

@@ -53,7 +53,7 @@ pub(crate) fn merge(files: &[PathBuf], count: Option<u32>, partial: bool) -> any
         if !partial {
             return usage(format!("{message}: merge them too, or pass --partial"));
         }
-        eprintln!("sockdiag: partial merge: {message}");
+        eprintln!("sockdiag: partial merge: {}", crate::visible::visible(&message));
     }
     let command = first.command.clone();
     let (session, profile, environment) =
@@ -74,7 +74,8 @@ fn name(part: &Part) -> std::path::Display<'_> {
 /// Reads one shard's report.
 fn read(path: &Path) -> anyhow::Result<Part> {
     let shown = path.display();
-    let text = crate::confine::read_input(path).map_err(|e| UsageError(format!("{shown}: {e}")))?;
+    let text =
+        crate::input::read_text(path, crate::input::REPORT_MAX).map_err(|e| UsageError(format!("{shown}: {e}")))?;
     let saved: Saved =
         serde_json::from_str(&text).map_err(|e| UsageError(format!("{shown}: not a sockdiag JSON report: {e}")))?;
     if saved.look != Look::Run {

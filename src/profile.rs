@@ -210,7 +210,7 @@ impl Profile {
     pub(crate) fn load(path: Option<&Path>) -> anyhow::Result<Profile> {
         match path {
             Some(path) => {
-                let text = crate::confine::read_input(path)
+                let text = crate::input::read_text(path, crate::input::PROFILE_MAX)
                     .map_err(|e| UsageError(format!("cannot read profile {}: {e}", path.display())))?;
                 let dir = path.canonicalize().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default();
                 Self::parse(&text, &path.display().to_string(), dir)

@@ -167,6 +167,46 @@ fn databases_that_are_not_sqlite_locked_or_lack_the_table() {
 }
 
 #[test]
+fn seed_sql_and_profiles_that_are_too_big_or_not_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let profile = profile_with(dir.path(), &data, "{data_dir}");
+    let text = std::fs::read_to_string(&profile).unwrap() + "seed_sql = \"seed.sql\"\n";
+    std::fs::write(&profile, text).unwrap();
+    let p = profile.to_str().unwrap();
+    let seed = dir.path().join("seed.sql");
+    // 17 MiB of holes: over the 16 MiB bound, refused before a byte of it is run.
+    std::fs::File::create(&seed).unwrap().set_len(17 << 20).unwrap();
+    expect_usage_error(&["run", "--session", "28", "--profile", p], "seed.sql: 17825792 bytes, over the limit");
+    std::fs::remove_file(&seed).unwrap();
+    mkfifo(&seed);
+    expect_usage_error(&["run", "--session", "28", "--profile", p], "seed.sql: not a regular file");
+    let big = dir.path().join("big.toml");
+    std::fs::File::create(&big).unwrap().set_len(2 << 20).unwrap();
+    for bad in [big.to_str().unwrap(), "/dev/zero", seed.to_str().unwrap()] {
+        expect_usage_error(&["run", "--session", "28", "--profile", bad], &format!("cannot read profile {bad}: "));
+    }
+}
+
+#[test]
+fn saved_reports_that_are_not_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("report.json");
+    mkfifo(&fifo);
+    for bad in [fifo.to_str().unwrap(), "/dev/zero"] {
+        expect_usage_error(&["render", bad], &format!("{bad}: not a regular file"));
+        expect_usage_error(&["merge", bad], &format!("{bad}: not a regular file"));
+    }
+}
+
+/// A FIFO nobody writes to: reading it would block forever.
+fn mkfifo(path: &std::path::Path) {
+    let status = std::process::Command::new("mkfifo").arg(path).status().expect("mkfifo(1) runs");
+    assert!(status.success());
+}
+
+#[test]
 fn socket_path_with_a_nul_byte() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nul.toml");

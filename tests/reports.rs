@@ -243,3 +243,49 @@ fn render_of_something_else_is_bad_input() {
         assert!(stderr.contains(file.to_str().unwrap()) && stderr.lines().count() == 1, "{stderr}");
     }
 }
+
+/// Bytes a worker could use to act on the reader's terminal: ESC, BEL, CR (overwriting the line), U+202E.
+fn raw_controls(text: &str) -> Vec<char> {
+    text.chars().filter(|c| matches!(c, '\x1b' | '\x07' | '\r' | '\u{202e}')).collect()
+}
+
+/// The worker's escape sequences as they arrive in the human formats: escaped, yet readable.
+fn assert_escaped_but_shown(text: &str, format: &str) {
+    assert!(text.contains("pwned") && text.contains("cleared"), "{format}: the lines are shown:\n{text}");
+    assert!(text.contains(r"\u{1b}]0;pwned\u{7}"), "{format}: escaped visibly:\n{text}");
+}
+
+#[test]
+fn worker_escape_sequences_never_reach_the_terminal_nor_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out_md, out_json) = (dir.path().join("out.md"), dir.path().join("out.json"));
+    let profile = common::profile("hostile-terminal");
+    let run = |report: &std::path::Path| {
+        sockdiag(&["run", "--session", "28", "--profile", &profile, "--report", report.to_str().unwrap()])
+    };
+    let out = run(&out_md);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(raw_controls(&table), [], "plain table:\n{table}");
+    assert_escaped_but_shown(&table, "table");
+    let markdown = std::fs::read_to_string(&out_md).unwrap();
+    assert_eq!(raw_controls(&markdown), [], "Markdown:\n{markdown}");
+    assert_escaped_but_shown(&markdown, "Markdown");
+    validate_mermaid(&out_md);
+    // The JSON report keeps the exact bytes.
+    assert_eq!(run(&out_json).status.code(), Some(1));
+    assert!(std::fs::read_to_string(&out_json).unwrap().contains(r"\u001b]0;pwned\u0007"));
+    // Rendered again on a terminal, with colour: the only escapes are the table's own colours.
+    let inner = format!(
+        "stty cols 100 rows 50; {} render {} --format table",
+        env!("CARGO_BIN_EXE_sockdiag"),
+        out_json.display()
+    );
+    let tty = std::process::Command::new("script").args(["-qec", &inner, "/dev/null"]).env_remove("NO_COLOR").output();
+    let tty = String::from_utf8_lossy(&tty.expect("script(1) from util-linux runs").stdout).replace("\r\n", "\n");
+    assert!(tty.contains("\x1b["), "colour on a terminal:\n{tty}");
+    let colourless = strip_ansi(&tty);
+    assert_eq!(raw_controls(&colourless), [], "terminal table:\n{tty}");
+    assert!(!tty.contains("\x1b]") && !tty.contains("\x1b[2J") && !tty.contains('\x07'), "{tty}");
+    assert_escaped_but_shown(&colourless, "terminal table");
+}

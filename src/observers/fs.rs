@@ -86,7 +86,7 @@ fn run_promptly() {
 /// its thread is an ordinary one: the run makes one (`sync_fs`) before the worker starts.
 pub(crate) fn watch(roots: &[PathBuf], interest: Interest, sink: Sink) -> anyhow::Result<RecommendedWatcher> {
     let mut recorded: HashSet<PathBuf> = HashSet::new();
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+    let handler = move |res: notify::Result<notify::Event>| {
         let at = Instant::now();
         PROMPT.with(|_| ());
         let Ok(event) = res else { return };
@@ -99,8 +99,10 @@ pub(crate) fn watch(roots: &[PathBuf], interest: Interest, sink: Sink) -> anyhow
                 sink.send(msg);
             }
         }
-    })
-    .context("cannot start inotify")?;
+    };
+    // A symlink the worker plants (to `/`, or a loop) is a file to the watcher, not a tree to watch.
+    let config = notify::Config::default().with_follow_symlinks(false);
+    let mut watcher = RecommendedWatcher::new(handler, config).context("cannot start inotify")?;
     for root in roots {
         // notify ignores a failure to start its event loop's thread (a worker used up the process limit) and then
         // panics on the first watch, and again when dropped: that watcher is forgotten, the run fails.
@@ -246,5 +248,31 @@ mod tests {
         assert_eq!(created(&dir.path().join("data")), Some(FileType::Dir));
         let _listener = std::os::unix::net::UnixListener::bind(&expected).unwrap();
         assert_eq!(created(&expected), Some(FileType::Socket));
+    }
+
+    #[test]
+    fn a_symlinked_directory_is_not_watched_through() {
+        let (dir, elsewhere) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("out")).unwrap();
+        let expected = dir.path().join("out/w.sock");
+        let barrier = dir.path().join("barrier");
+        let logs = (vec![], Arc::new(AtomicBool::new(false)));
+        let interest = Interest { expected: Some(expected.clone()), tailed: vec![], logs, barrier: barrier.clone() };
+        let (sink, rx) = sink();
+        let _watcher = watch(&[dir.path().to_path_buf()], interest, sink).unwrap();
+        let _listener = std::os::unix::net::UnixListener::bind(elsewhere.path().join("w.sock")).unwrap();
+        std::fs::File::create(&barrier).unwrap();
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        let mut synced = false;
+        let before_sync: Vec<Msg> = std::iter::from_fn(|| rx.recv_deadline(deadline).ok())
+            .take_while(|m| {
+                synced = matches!(m, Msg::FsSynced);
+                !synced
+            })
+            .collect();
+        assert!(synced, "the barrier was seen");
+        let through_link =
+            before_sync.iter().any(|m| matches!(m, Msg::Event(e) if e.kind.describe().contains("out/w.sock")));
+        assert!(!through_link, "nothing is seen through the symlink");
     }
 }

@@ -1,6 +1,7 @@
 //! Log file observer: the files the profile's `[observe] logs` globs match, read as they grow (the fs watcher
 //! forwards their changes; a look at the globs catches files whose events came before their directory was
-//! watched). Only new bytes are read; lines are bounded like stdout's.
+//! watched). Only new bytes are read, up to a bound per look (a file that jumps by gigabytes is read from near its
+//! end); lines are bounded like stdout's; each look at the globs is bounded too (`log_glob`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use std::time::Instant;
 
 use sockdiag_probes::{EventKind, Stream};
 
+use super::log_glob;
 use super::output::{Markers, Tail};
 
 /// Files followed at most, so that a glob matching thousands of files cannot exhaust memory.
@@ -27,13 +29,16 @@ pub(crate) struct LogFiles {
     files: BTreeMap<PathBuf, Tail>,
     /// The sandbox the files lie in (a run's), opened beneath it.
     beneath: Option<PathBuf>,
+    /// A look at the globs was cut by its bounds (said once in the timeline).
+    cut: bool,
 }
 
 impl LogFiles {
     /// `globs` are already expanded for the run; an invalid one is reported by the caller's profile check.
     pub(crate) fn new(globs: &[String], markers: Markers, beneath: Option<PathBuf>) -> Self {
         let patterns = globs.iter().filter_map(|g| glob::Pattern::new(g).ok()).collect();
-        LogFiles { patterns, pending: Arc::new(AtomicBool::new(false)), markers, files: BTreeMap::new(), beneath }
+        let pending = Arc::new(AtomicBool::new(false));
+        LogFiles { patterns, pending, markers, files: BTreeMap::new(), beneath, cut: false }
     }
 
     /// What the fs watcher needs: the patterns, and the flag that coalesces a flood of notifications.
@@ -46,14 +51,18 @@ impl LogFiles {
         if self.patterns.is_empty() {
             return vec![];
         }
-        let found: Vec<PathBuf> = self
-            .patterns
-            .iter()
-            .filter_map(|p| glob::glob(p.as_str()).ok())
-            .flat_map(|paths| paths.flatten())
-            .filter(|p| p.is_file())
-            .collect();
-        found.iter().flat_map(|p| self.read(p)).collect()
+        let found = log_glob::matching(&self.patterns);
+        let mut out: Vec<Stamped> = found.files.iter().flat_map(|p| self.read(p)).collect();
+        if found.cut && !self.cut {
+            self.cut = true;
+            let text = format!(
+                "observe.logs: a look at the log globs stopped at its bound ({} entries or {} ms); files beyond it are not read",
+                log_glob::ENTRIES_MAX,
+                log_glob::TIME_MAX.as_millis()
+            );
+            out.push((Instant::now(), EventKind::Note { text }));
+        }
+        out
     }
 
     /// New lines of one file, if it matches a pattern.
@@ -122,5 +131,69 @@ mod tests {
         std::io::Write::write_all(&mut f, b"o\nthree").unwrap();
         assert_eq!(texts(files.read(&logs.join("w.log"))), ["two"]);
         assert_eq!(texts(files.finish()), ["three"]);
+    }
+
+    fn texts(v: &[Stamped]) -> Vec<&str> {
+        v.iter()
+            .filter_map(|(_, k)| match k {
+                EventKind::LogLine { text, .. } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn notes(v: &[Stamped]) -> Vec<&str> {
+        v.iter()
+            .filter_map(|(_, k)| match k {
+                EventKind::Note { text } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_log_that_jumps_by_gigabytes_is_read_from_near_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.log");
+        std::fs::write(&path, "first\n").unwrap();
+        let mut files = LogFiles::new(&[path.display().to_string()], Markers::default(), Some(dir.path().into()));
+        assert_eq!(texts(&files.poll()), ["first"]);
+        // 20 GiB of holes (sparse on ext4 and tmpfs), then a last line.
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let size: u64 = 20 << 30;
+        f.set_len(size).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, b"\nlast\n", size).unwrap();
+        let polled = files.poll();
+        assert!(texts(&polled).iter().map(|t| t.len()).sum::<usize>() <= 8192, "one cut line of holes at most");
+        let finished = files.finish();
+        assert_eq!(texts(&finished).last(), Some(&"last"));
+        assert!(notes(&finished).iter().any(|n| n.ends_with("bytes not kept")), "{:?}", notes(&finished));
+        let read: u64 = files.files.values().map(Tail::bytes_read).sum();
+        assert!(read <= 4 << 20, "read {read} bytes of a {size}-byte file");
+    }
+
+    #[test]
+    fn a_symlink_loop_under_the_logs_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        std::fs::create_dir_all(logs.join("a")).unwrap();
+        std::fs::write(logs.join("a/w.log"), "said\n").unwrap();
+        std::os::unix::fs::symlink(&logs, logs.join("a/loop")).unwrap();
+        let glob = format!("{}/**/*.log", logs.display());
+        let mut files = LogFiles::new(&[glob], Markers::default(), Some(dir.path().into()));
+        let polled = files.finish();
+        assert_eq!(texts(&polled), ["said"]);
+        assert_eq!(files.files.len(), 1);
+        assert_eq!(notes(&polled), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn a_glob_over_the_whole_filesystem_stops_at_its_bound_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = LogFiles::new(&["/**/*".to_string()], Markers::default(), Some(dir.path().into()));
+        let first = files.poll();
+        assert!(files.files.len() <= MAX_FILES);
+        assert_eq!(notes(&first).iter().filter(|n| n.contains("stopped at its bound")).count(), 1);
+        assert!(!notes(&files.poll()).iter().any(|n| n.contains("stopped at its bound")), "said once");
     }
 }

@@ -10,6 +10,7 @@ pub(crate) mod end_state;
 pub(crate) mod fs;
 pub(crate) mod health;
 pub(crate) mod kernel_sockets;
+mod log_glob;
 pub(crate) mod logs;
 pub(crate) mod namespaces;
 pub(crate) mod output;

@@ -17,6 +17,12 @@ const MAX_LINE: usize = 4096;
 /// says how it died. What falls between is counted, not kept.
 const HEAD_BYTES: u64 = 512 << 10;
 pub(crate) const TAIL_BYTES: u64 = 512 << 10;
+/// Bytes read from a file per look: a file that jumped by gigabytes (sparse, or truncated and rewritten) costs one
+/// bounded read, then a skip to its tail, never a read of the whole.
+const READ_MAX: u64 = 1 << 20;
+/// Reads of a file at the end of a run: enough for a head, the skip and a tail ((HEAD + TAIL) / READ_MAX + 2),
+/// not a chase after a file that something outside the run keeps writing.
+const FINAL_READS: usize = 4;
 /// The compiled marker regexes of a profile.
 #[derive(Clone, Default)]
 pub(crate) struct Markers {
@@ -111,9 +117,10 @@ impl LineSplitter {
         self.dropped += (bytes.len() - room) as u64;
     }
 
-    /// True once the head budget is spent: what comes next can only join the tail.
-    pub(crate) fn head_full(&self) -> bool {
-        self.head_kept >= HEAD_BYTES - MAX_LINE as u64
+    /// True once no more head lines can be reported (the budget is spent, or a line went to the tail or was cut):
+    /// what comes next can only join the tail.
+    pub(crate) fn head_closed(&self) -> bool {
+        self.head_kept >= HEAD_BYTES - MAX_LINE as u64 || !self.tail.is_empty() || self.dropped > 0
     }
 
     /// Counts bytes that were never read (a file's middle) as dropped; the tail before them is dropped too.
@@ -156,6 +163,8 @@ pub(crate) struct Tail {
     beneath: Option<PathBuf>,
     pending: Arc<AtomicBool>,
     offset: u64,
+    /// Bytes read from the file so far (what was skipped is not read).
+    read: u64,
     splitter: LineSplitter,
 }
 
@@ -167,7 +176,7 @@ impl Tail {
         stream: Stream,
         markers: Markers,
     ) -> Self {
-        Tail { path, beneath, pending, offset: 0, splitter: LineSplitter::new(stream, markers) }
+        Tail { path, beneath, pending, offset: 0, read: 0, splitter: LineSplitter::new(stream, markers) }
     }
 
     /// The complete lines written since the last read, with the time they were read.
@@ -180,7 +189,7 @@ impl Tail {
             self.offset = 0;
         }
         let keep_from = len.saturating_sub(TAIL_BYTES);
-        if self.splitter.head_full() && keep_from > self.offset {
+        if self.splitter.head_closed() && keep_from > self.offset {
             self.splitter.skip(keep_from - self.offset);
             self.offset = keep_from;
         }
@@ -189,15 +198,16 @@ impl Tail {
         }
         let mut buf = Vec::new();
         // Bounded per read; the rest comes with the next notification or the final read.
-        let n = f.by_ref().take(1 << 20).read_to_end(&mut buf).unwrap_or(0);
+        let n = f.by_ref().take(READ_MAX).read_to_end(&mut buf).unwrap_or(0);
         self.offset += n as u64;
+        self.read += n as u64;
         self.splitter.feed(&buf[..n], Instant::now())
     }
 
     /// Everything left, the last unterminated line and the held-back tail included.
     pub(crate) fn read_to_end(&mut self) -> Vec<(Instant, EventKind)> {
         let mut all = Vec::new();
-        loop {
+        for _ in 0..FINAL_READS {
             let before = self.offset;
             all.extend(self.read_new());
             if self.offset == before {
@@ -206,6 +216,14 @@ impl Tail {
         }
         all.extend(self.splitter.finish(Instant::now()));
         all
+    }
+}
+
+impl Tail {
+    /// Bytes read from the file so far.
+    #[cfg(test)]
+    pub(crate) fn bytes_read(&self) -> u64 {
+        self.read
     }
 }
 

@@ -49,9 +49,9 @@ fn render_with(d: &Diagnosis, probes: &[Box<dyn Probe>]) -> anyhow::Result<Strin
     let mut report = Report::new("sockdiag");
     for mut suite in suites.into_iter().chain(std::iter::once(across)).filter(|s| !s.test_cases.is_empty()) {
         suite.add_property(Property::new("session", d.session.to_string()));
-        suite.add_property(Property::new("profile", d.profile.as_str()));
+        suite.add_property(Property::new("profile", view::visible(&d.profile).into_owned()));
         if let Some(cause) = &d.root_cause {
-            suite.add_property(Property::new("root_cause", paths.rel(cause)));
+            suite.add_property(Property::new("root_cause", paths.show(cause)));
         }
         report.add_test_suite(suite);
     }
@@ -60,7 +60,7 @@ fn render_with(d: &Diagnosis, probes: &[Box<dyn Probe>]) -> anyhow::Result<Strin
 
 /// A configuration's suite, with its properties and the case of its runs' outcome.
 fn suite_of(group: &view::Group, d: &Diagnosis) -> TestSuite {
-    let name = group.config.to_string();
+    let name = view::visible(&group.config.to_string()).into_owned();
     let mut suite = TestSuite::new(name.as_str());
     let ids: Vec<String> = group.runs.iter().map(|r| r.id.to_string()).collect();
     suite.add_property(Property::new("runs", ids.join(", ")));
@@ -69,14 +69,15 @@ fn suite_of(group: &view::Group, d: &Diagnosis) -> TestSuite {
         for name in ["spawn", "lifecycle", "stdio", "launches", "runtime", "user"] {
             let Some(value) = dimensions.get(name) else { continue };
             let value = value.as_str().map_or_else(|| value.to_string(), str::to_string);
-            suite.add_property(Property::new(name, value));
+            suite.add_property(Property::new(name, view::visible(&value).into_owned()));
         }
     }
     if let Some(shards) = d.matrix.as_ref().and_then(|m| m.shards.as_ref()) {
         let list: Vec<String> = shards.ran.iter().map(|i| format!("{i}/{}", shards.count)).collect();
         suite.add_property(Property::new("shards", list.join(", ")));
     }
-    let outcomes: Vec<String> = group.runs.iter().map(|r| format!("run {}: {}", r.id, r.outcome.label)).collect();
+    let outcomes: Vec<String> =
+        group.runs.iter().map(|r| format!("run {}: {}", r.id, view::visible(&r.outcome.label))).collect();
     let failed: Vec<&str> =
         group.runs.iter().zip(&outcomes).filter(|(r, _)| !r.outcome.healthy).map(|(_, o)| o.as_str()).collect();
     let status = if failed.is_empty() {

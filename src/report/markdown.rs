@@ -63,8 +63,9 @@ pub(super) fn render(d: &Diagnosis) -> anyhow::Result<String> {
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.add_filter("md", |s: String| inline(&s));
-    env.add_filter("cell", |s: String| inline(&s).replace('\n', "<br>"));
-    env.add_filter("code", |s: String| s.replace("```", "`\u{200b}``"));
+    // Inline text is one line without `|`: it fits a table cell as it is.
+    env.add_filter("cell", |s: String| inline(&s));
+    env.add_filter("code", |s: String| code_line(&s));
     let template = env.template_from_named_str("REPORT_TEMPLATE.md", TEMPLATE)?;
     Ok(template.render(Serde(page(d)))?)
 }
@@ -85,7 +86,7 @@ fn page(d: &Diagnosis) -> Page {
         failing_count: failing.len(),
         reproduced: d.reproduced(),
         headline,
-        root_cause: d.root_cause.as_deref().map(|c| paths.rel(c)),
+        root_cause: d.root_cause.as_deref().map(|c| paths.show(c)),
         command: d.command.clone(),
         verdicts: d.verdicts.iter().map(|v| view::verdict_view(&paths, v)).collect(),
         configurations: d
@@ -127,11 +128,13 @@ fn failing_runs(d: &Diagnosis) -> Vec<&RunRecord> {
     firsts.chain(repeats).collect()
 }
 
-/// Backslash-escapes the characters Markdown would read as markup (`<sandbox>` would vanish as an HTML tag).
+/// Backslash-escapes the characters Markdown would read as markup (`<sandbox>` would vanish as an HTML tag, `&…;`
+/// would become any character), on one line with control characters escaped: a line break could start a block.
 fn inline(text: &str) -> String {
+    let text = view::visible(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if matches!(c, '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '~') {
+        if matches!(c, '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '~' | '&') {
             out.push('\\');
         }
         out.push(c);
@@ -139,12 +142,25 @@ fn inline(text: &str) -> String {
     out
 }
 
+/// One line inside a fenced block: control characters escaped, so that it stays one line, and no run of three
+/// backticks, so that it cannot close the fence.
+fn code_line(text: &str) -> String {
+    view::visible(text).replace("```", "`\u{200b}``")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::inline;
+    use super::{code_line, inline};
 
     #[test]
     fn inline_text_cannot_become_markup() {
         assert_eq!(inline("<sandbox>/a_b|c"), "\\<sandbox\\>/a\\_b\\|c");
+        assert_eq!(inline("&#x202e; [x](http://e) <img>"), "\\&\\#x202e; \\[x\\](http://e) \\<img\\>");
+        assert_eq!(inline("a\n---\n\u{1b}[2J"), "a\\\\n---\\\\n\\\\u{1b}\\[2J");
+    }
+
+    #[test]
+    fn a_code_line_stays_one_line_inside_its_fence() {
+        assert_eq!(code_line("x\n```\n<b>\u{7}"), "x\\n`\u{200b}``\\n<b>\\u{7}");
     }
 }

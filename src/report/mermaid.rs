@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use sockdiag_probes::{fmt_ms, ConnectResult, Event, EventKind, RunRecord};
 
-use super::view::Paths;
+use super::view::{visible, Paths};
 
 /// Events drawn per diagram at most; the plain-text timeline beside it has them all.
 const EVENTS_MAX: usize = 60;
@@ -22,7 +22,7 @@ pub(super) fn sequence(paths: &Paths, run: &RunRecord) -> String {
     }
     let events: Vec<&Event> = run.events.iter().collect();
     for e in events.iter().take(EVENTS_MAX) {
-        let text = escape(&format!("{} {}", fmt_ms(e.t_us), paths.rel(&e.kind.describe())));
+        let text = escape(&format!("{} {}", fmt_ms(e.t_us), paths.show(&e.kind.describe())));
         let _ = writeln!(out, "    {}: {text}", lane(&e.kind));
     }
     if events.len() > EVENTS_MAX {
@@ -47,9 +47,11 @@ fn lane(kind: &EventKind) -> &'static str {
     }
 }
 
-/// Mermaid reads `#…;` as entity codes, `;` may end a statement, `%%` starts a comment and `<…>` is HTML: all are
-/// written as entity codes. The text is cut to a readable length and kept on one line.
+/// Mermaid reads `#…;` as entity codes, `;` may end a statement, `%%` starts a comment and `<…>` is HTML; three
+/// backticks would close the Markdown fence around the diagram: all are written as entity codes. The text is cut
+/// to a readable length, kept on one line and its control characters escaped.
 fn escape(text: &str) -> String {
+    let text = visible(text);
     let mut cut: String = text.chars().take(TEXT_MAX).collect();
     if text.chars().count() > TEXT_MAX {
         cut.push('…');
@@ -66,7 +68,7 @@ fn escape(text: &str) -> String {
             '&' => out.push_str("#amp;"),
             '{' => out.push_str("#123;"),
             '}' => out.push_str("#125;"),
-            c if c.is_control() => out.push(' '),
+            '`' => out.push_str("#96;"),
             c => out.push(c),
         }
     }
@@ -80,7 +82,8 @@ mod tests {
     #[test]
     fn escapes_what_mermaid_reads_as_syntax() {
         assert_eq!(escape("a;b #c <sandbox> 50%%"), "a#59;b #35;c #lt;sandbox#gt; 50#37;#37;");
-        assert_eq!(escape("line\nbreak"), "line break");
+        assert_eq!(escape("line\nbreak\u{1b}[2J"), "line\\nbreak\\u#123;1b#125;[2J");
+        assert_eq!(escape("```"), "#96;#96;#96;");
         assert!(escape(&"x".repeat(500)).chars().count() <= super::TEXT_MAX + 1);
     }
 }

@@ -54,13 +54,13 @@ pub(crate) fn format_for_file(path: &Path) -> Format {
     }
 }
 
-/// The `--quiet` line: the root cause, paths relative to `<sandbox>`; nothing when there is none.
+/// The `--quiet` line: the root cause, paths relative to `<sandbox>`, escaped; nothing when there is none.
 pub(crate) fn quiet_line(diagnosis: &Diagnosis) -> Option<String> {
     let paths = view::Paths::of(diagnosis);
-    diagnosis.root_cause.as_deref().map(|c| format!("{}\n", paths.rel(c)))
+    diagnosis.root_cause.as_deref().map(|c| format!("{}\n", paths.show(c)))
 }
 
-/// `text` with every run's sandbox root written `<sandbox>`.
-pub(crate) fn relative(diagnosis: &Diagnosis, text: &str) -> String {
-    view::Paths::of(diagnosis).rel(text)
+/// `text` as the human formats show it: every run's sandbox root written `<sandbox>`, control characters escaped.
+pub(crate) fn shown(diagnosis: &Diagnosis, text: &str) -> String {
+    view::Paths::of(diagnosis).show(text)
 }

@@ -12,7 +12,8 @@ use crate::diagnosis::{Diagnosis, Look};
 pub(super) fn render(d: &Diagnosis, style: Style) -> String {
     let paths = Paths::of(d);
     let width = style.width as usize;
-    let mut head = format!("sockdiag: session {}, profile {}, {} run(s)", d.session, d.profile, d.runs.len());
+    let profile = view::visible(&d.profile);
+    let mut head = format!("sockdiag: session {}, profile {profile}, {} run(s)", d.session, d.runs.len());
     if let Some(shards) = d.matrix.as_ref().and_then(|m| m.shards_label()) {
         head.push_str(&format!(" ({shards})"));
     }
@@ -36,7 +37,7 @@ pub(super) fn render(d: &Diagnosis, style: Style) -> String {
     match &d.root_cause {
         Some(cause) => {
             out.push('\n');
-            out.push_str(&wrap(&format!("Most likely root cause: {}", paths.rel(cause)), width, "", ""));
+            out.push_str(&wrap(&format!("Most likely root cause: {}", paths.show(cause)), width, "", ""));
         }
         None if d.reproduced() => out.push_str("\nNo hypothesis is confirmed, but a run failed: see the runs above.\n"),
         None => out.push_str("\nThe socket was healthy in every configuration.\n"),
@@ -70,7 +71,11 @@ fn runs_table(d: &Diagnosis, style: Style) -> Table {
             Look::Run => r.config.to_string(),
             Look::Inspect => "live system, nothing spawned".to_string(),
         };
-        t.add_row(vec![r.id.to_string(), config, r.outcome.label.clone()]);
+        t.add_row(vec![
+            r.id.to_string(),
+            view::visible(&config).into_owned(),
+            view::visible(&r.outcome.label).into_owned(),
+        ]);
     }
     t
 }
@@ -87,7 +92,7 @@ fn verdict_table(paths: &Paths, verdicts: &[Verdict], style: Style) -> Table {
                 Status::NotApplicable => Color::DarkGrey,
             });
         }
-        t.add_row(vec![Cell::new(v.id), Cell::new(v.title), status, Cell::new(paths.rel(&v.summary))]);
+        t.add_row(vec![Cell::new(v.id), Cell::new(v.title), status, Cell::new(paths.show(&v.summary))]);
     }
     // The summary carries the facts (paths, times): it gets the room, the title wraps.
     if let Some(title) = t.column_mut(1) {

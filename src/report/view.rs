@@ -6,13 +6,15 @@ use serde::Serialize;
 use sockdiag_probes::{fmt_ms, Event, EventKind, RunConfig, RunRecord, Verdict};
 
 use crate::diagnosis::Diagnosis;
+pub(super) use crate::visible::visible;
 
 /// How a run's private directory is printed: paths differ per run, the layout under it does not.
 pub(super) const SANDBOX: &str = "<sandbox>";
 /// Lines of hidden output shown per run at most.
 const HIDDEN_MAX: usize = 60;
 
-/// Replaces every run's sandbox root with `<sandbox>`.
+/// Prepares recorded text for the human formats: every run's sandbox root written `<sandbox>`, control characters
+/// made visible.
 pub(super) struct Paths(Vec<String>);
 
 impl Paths {
@@ -23,14 +25,17 @@ impl Paths {
         Paths(roots)
     }
 
-    pub(super) fn rel(&self, text: &str) -> String {
-        self.0.iter().filter(|r| !r.is_empty()).fold(text.to_string(), |t, root| t.replace(root.as_str(), SANDBOX))
+    /// `text` as shown: sandbox roots replaced, then escaped (a root holding a control character still matches).
+    pub(super) fn show(&self, text: &str) -> String {
+        let relative =
+            self.0.iter().filter(|r| !r.is_empty()).fold(text.to_string(), |t, root| t.replace(root.as_str(), SANDBOX));
+        visible(&relative).into_owned()
     }
 }
 
 /// One line of a plain-text timeline: `    +12.400 ms  created <sandbox>/data/worker-28.sock (socket)`.
 pub(super) fn timeline_line(paths: &Paths, e: &Event) -> String {
-    format!("{:>12}  {}", fmt_ms(e.t_us), paths.rel(&e.kind.describe()))
+    format!("{:>12}  {}", fmt_ms(e.t_us), paths.show(&e.kind.describe()))
 }
 
 /// The runs of one configuration (repeats of it), in matrix order.
@@ -70,8 +75,8 @@ pub(super) fn verdict_view(paths: &Paths, v: &Verdict) -> VerdictView {
         title: v.title.to_string(),
         status: v.status.label(),
         confirmed: v.status == sockdiag_probes::Status::Confirmed,
-        summary: paths.rel(&v.summary),
-        evidence: v.evidence.iter().map(|e| paths.rel(e.to_string().trim_end())).collect(),
+        summary: paths.show(&v.summary),
+        evidence: v.evidence.iter().map(|e| paths.show(e.to_string().trim_end())).collect(),
         fix: v.fix.to_string(),
     }
 }
@@ -109,18 +114,23 @@ pub(super) fn hidden_output(paths: &Paths, runs: &[RunRecord]) -> HiddenOutput {
                 continue;
             }
             // Runs are compared by what was said, not when, nor by the numbers in it (pids, clocks, counters).
-            let said: Vec<String> = events.iter().map(|e| without_numbers(&paths.rel(&e.kind.describe()))).collect();
+            let said: Vec<String> = events.iter().map(|e| without_numbers(&paths.show(&e.kind.describe()))).collect();
             match texts.iter().position(|t| *t == said) {
                 Some(i) => seen[i].same_in.push(r.id),
                 None => {
                     let lines = bounded_lines(paths, &events);
-                    seen.push(SeenOutput { run: r.id, config: r.config.to_string(), lines, same_in: vec![] });
+                    seen.push(SeenOutput {
+                        run: r.id,
+                        config: visible(&r.config.to_string()).into_owned(),
+                        lines,
+                        same_in: vec![],
+                    });
                     texts.push(said);
                 }
             }
         }
     }
-    HiddenOutput { production: production.map(|p| p.config.to_string()), discarded, seen }
+    HiddenOutput { production: production.map(|p| visible(&p.config.to_string()).into_owned()), discarded, seen }
 }
 
 /// `text` with every run of digits written `N`.
@@ -165,7 +175,7 @@ mod tests {
         let d = recorded();
         let paths = Paths::of(&d);
         let root = d.runs[2].expected.sandbox.clone().unwrap();
-        assert_eq!(paths.rel(&format!("{root}/data/w.sock and {root}")), "<sandbox>/data/w.sock and <sandbox>");
+        assert_eq!(paths.show(&format!("{root}/data/w.sock and {root}")), "<sandbox>/data/w.sock and <sandbox>");
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod reaper;
 mod run;
 pub(crate) mod runtime;
 mod sandbox;
+mod seed;
 mod supervisor;
 mod tcp_watch;
 

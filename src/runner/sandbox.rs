@@ -14,7 +14,7 @@ use crate::identity::Identity;
 use crate::profile::{Profile, Vars};
 
 /// The profile's database as every run starts with it, made once per invocation: a consistent copy of the
-/// user's (SQLite backup API), or seeded from `seed_sql`. Each run gets a plain copy of this file.
+/// user's (SQLite backup API), or seeded from `seed_sql` (`seed`). Each run gets a plain copy of this file.
 pub(crate) struct DatabaseTemplate {
     dir: tempfile::TempDir,
     registry: Arc<TempDirs>,
@@ -51,12 +51,7 @@ impl DatabaseTemplate {
                 .map_err(|e| UsageError(format!("database {}: database.session_query fails: {e}", source.display())))?;
             Some(target)
         } else if let Some(seed) = &db.seed_sql {
-            let seed_path = profile.dir.join(inside.expand(seed));
-            let sql = std::fs::read_to_string(&seed_path)
-                .map_err(|e| UsageError(format!("database.seed_sql {}: {e}", seed_path.display())))?;
-            let conn = Connection::open(&target)?;
-            conn.execute_batch(&sql.replace("{session}", &session.to_string()))
-                .map_err(|e| UsageError(format!("database.seed_sql {}: {e}", seed_path.display())))?;
+            super::seed::seed(&profile.dir.join(inside.expand(seed)), session, &target)?;
             Some(target)
         } else {
             None
