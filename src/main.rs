@@ -257,6 +257,7 @@ fn diagnose(
         eprintln!("sockdiag: shard {shard} has no runs: the matrix has only {} run(s)", matrix.runs);
     }
     let jobs = opts.jobs.map_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()), |j| j as usize);
+    let jobs = runner::within_inotify_limit(jobs, runner::inotify_instances());
     report_leftovers();
     let supervisor = runner::Supervisor::start(run_token(), opts.keep_sandbox)?;
     runner::interrupt::install(supervisor.clone())?;

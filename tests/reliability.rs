@@ -517,3 +517,15 @@ fn a_worker_that_uses_up_the_process_limit_neither_panics_sockdiag_nor_outlives_
     wait_gone(&left, Duration::from_secs(5));
     assert!(processes_of(UID).is_empty(), "the worker's processes outlived sockdiag: {left:?}");
 }
+
+#[test]
+fn more_jobs_than_the_inotify_limit_allows_are_capped_not_fatal() {
+    let limit: usize =
+        std::fs::read_to_string("/proc/sys/fs/inotify/max_user_instances").unwrap().trim().parse().unwrap();
+    let repeat = (limit / 7 + 2).to_string();
+    let (code, report) = common::run_json("healthy", &["--jobs", "256", "--repeat", &repeat]);
+    let runs = report["runs"].as_array().unwrap();
+    assert!(runs.len() > limit, "{} runs: more than the limit, so uncapped they would all start at once", runs.len());
+    assert_eq!(code, 0, "every run started and was healthy");
+    assert!(runs.iter().all(|r| r["outcome"]["healthy"] == true));
+}

@@ -41,6 +41,26 @@ pub(crate) struct Plan<'a> {
     pub(crate) database: Option<DatabaseTemplate>,
 }
 
+/// The kernel's limit of inotify instances per user (`fs.inotify.max_user_instances`), if it can be read.
+pub(crate) fn inotify_instances() -> Option<usize> {
+    std::fs::read_to_string("/proc/sys/fs/inotify/max_user_instances").ok()?.trim().parse().ok()
+}
+
+/// Each run holds an inotify instance, and the user's other programs hold some: at most half the per-user limit
+/// run at once, with a line saying so, rather than runs failing to start.
+pub(crate) fn within_inotify_limit(jobs: usize, limit: Option<usize>) -> usize {
+    let Some(most) = limit.map(|l| (l / 2).max(1)) else { return jobs };
+    if jobs <= most {
+        return jobs;
+    }
+    eprintln!(
+        "sockdiag: --jobs {jobs} capped to {most}: each run holds an inotify instance and the kernel allows {} per \
+         user (fs.inotify.max_user_instances)",
+        limit.unwrap_or_default()
+    );
+    most
+}
+
 /// Runs every `(run id, configuration)`, `jobs` at a time, and returns the records in the order given; `on_done`
 /// is called as each run finishes (for progress). The ids are the runs' places in the whole matrix (a shard runs
 /// only some of them).
@@ -73,4 +93,17 @@ pub(crate) fn run_all(
     plan.supervisor.finish();
     let no_thread = || anyhow::anyhow!("cannot start a thread for the runs (is the process limit reached?)");
     results.into_inner().expect("results lock").into_iter().map(|r| r.ok_or_else(no_thread)?).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_at_a_time_stay_within_half_the_inotify_limit() {
+        assert_eq!(within_inotify_limit(200, Some(128)), 64);
+        assert_eq!(within_inotify_limit(8, Some(128)), 8);
+        assert_eq!(within_inotify_limit(200, None), 200);
+        assert_eq!(within_inotify_limit(4, Some(1)), 1);
+    }
 }
