@@ -15,11 +15,7 @@ use nix::sys::stat::Mode;
 /// Opens a regular file for reading. `beneath`: the sandbox, when the path may lie inside it.
 pub(crate) fn open_file(path: &Path, beneath: Option<&Path>) -> io::Result<File> {
     let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
-    let file = File::from(open(path, beneath, flags, Mode::empty())?);
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
-    }
-    Ok(file)
+    crate::input::regular(File::from(open(path, beneath, flags, Mode::empty())?))
 }
 
 /// Reads at most `max` bytes of a regular file.

@@ -34,7 +34,11 @@ pub(crate) fn read_text(path: &Path, max: u64) -> io::Result<String> {
 
 /// Opens without blocking (a FIFO with no writer would) and accepts only a regular file.
 pub(crate) fn open_regular(path: &Path) -> io::Result<File> {
-    let file = OpenOptions::new().read(true).custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits()).open(path)?;
+    regular(OpenOptions::new().read(true).custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits()).open(path)?)
+}
+
+/// The file, if it is a regular one: reading a FIFO, a socket or a device would block or never end.
+pub(crate) fn regular(file: File) -> io::Result<File> {
     if !file.metadata()?.is_file() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
     }

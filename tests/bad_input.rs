@@ -218,10 +218,24 @@ fn socket_path_with_a_nul_byte() {
     expect_usage_error(&["run", "--session", "28", "--profile", path.to_str().unwrap()], "NUL");
 }
 
+/// Runs `sockdiag run` on `profile` as nobody, expects exit 2, and returns its stderr.
+fn usage_error_as_nobody(profile: &std::path::Path) -> String {
+    use std::os::unix::process::CommandExt;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sockdiag"))
+        .args(["run", "--session", "28", "--profile", profile.to_str().unwrap()])
+        .env("TMPDIR", "/tmp")
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    stderr
+}
+
 #[test]
 fn socket_directory_that_cannot_be_read() {
     use std::os::unix::fs::PermissionsExt;
-    use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let secret = dir.path().join("secret");
@@ -232,15 +246,7 @@ fn socket_directory_that_cannot_be_read() {
     std::fs::write(&profile, format!("name = \"w\"\n[worker]\ncommand = [\"{}\", \"healthy\", \"{{session}}\"]\n[socket]\npath = \"{}/w.sock\"\n", fixture.display(), secret.display())).unwrap();
     std::fs::set_permissions(&profile, std::fs::Permissions::from_mode(0o644)).unwrap();
     // Root reads everything: run sockdiag as nobody so the directory is really unreadable to it.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sockdiag"))
-        .args(["run", "--session", "28", "--profile", profile.to_str().unwrap()])
-        .env("TMPDIR", "/tmp")
-        .uid(65534)
-        .gid(65534)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = usage_error_as_nobody(&profile);
     assert!(stderr.contains(secret.to_str().unwrap()) && stderr.trim_end().lines().count() == 1, "{stderr}");
 }
 
@@ -380,7 +386,6 @@ fn a_database_outside_the_sandbox_is_refused_and_left_alone() {
 #[test]
 fn a_database_that_cannot_be_read_is_an_input_error_not_a_missing_session() {
     use std::os::unix::fs::PermissionsExt;
-    use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let data = dir.path().join("data");
@@ -393,15 +398,7 @@ fn a_database_that_cannot_be_read_is_an_input_error_not_a_missing_session() {
     let profile = profile_with(dir.path(), &data, "{data_dir}");
     std::fs::set_permissions(&profile, std::fs::Permissions::from_mode(0o644)).unwrap();
     // Root reads everything: run sockdiag as nobody so the database's directory is really closed to it.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sockdiag"))
-        .args(["run", "--session", "28", "--profile", profile.to_str().unwrap()])
-        .env("TMPDIR", "/tmp")
-        .uid(65534)
-        .gid(65534)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = usage_error_as_nobody(&profile);
     assert!(stderr.contains("claude-mem.db") && stderr.contains("ermission denied"), "{stderr}");
 }
 
