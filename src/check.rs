@@ -149,7 +149,22 @@ mod tests {
     use super::*;
 
     fn verdict(id: &'static str, status: Status) -> Verdict {
-        Verdict { id, title: "t", status, summary: format!("{id} now"), evidence: vec![], fix: "f" }
+        let summary = format!("{id} now");
+        let (fact, rate, spread, quote, compares) = (summary.clone(), None, None, None, None);
+        Verdict {
+            id,
+            title: "t",
+            status,
+            summary,
+            fact,
+            rate,
+            spread,
+            quote,
+            evidence: vec![],
+            fix: "f",
+            causal_rank: 0,
+            compares,
+        }
     }
 
     #[test]

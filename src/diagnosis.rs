@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use sockdiag_probes::{
-    all_probes, fmt_ms, Event, EventKind, Marker, RunConfig, RunRecord, Status, Stream, Verdict, CAUSAL_ORDER,
+    all_probes, fmt_ms, quotable, Event, EventKind, Marker, RunConfig, RunRecord, Status, Stream, Verdict,
 };
 
 use crate::context::Environment;
@@ -35,6 +35,10 @@ pub(crate) struct Diagnosis {
     pub(crate) matrix: Option<Matrix>,
     pub(crate) verdicts: Vec<Verdict>,
     pub(crate) runs: Vec<RunRecord>,
+    /// The production configuration's runs and outcome: the answer leads with them. None when not run.
+    pub(crate) production: Option<ConfigSummary>,
+    /// The configurations whose outcome differs from production's.
+    pub(crate) changes: Vec<ConfigSummary>,
     pub(crate) root_cause: Option<String>,
 }
 
@@ -55,9 +59,6 @@ pub(crate) struct Saved {
     pub(crate) runs: Vec<RunRecord>,
 }
 
-/// Longest output line quoted in the root cause.
-const QUOTE_MAX: usize = 200;
-
 impl Diagnosis {
     pub(crate) fn new(
         session: u64,
@@ -68,8 +69,24 @@ impl Diagnosis {
         runs: Vec<RunRecord>,
     ) -> Diagnosis {
         let verdicts: Vec<Verdict> = all_probes().iter().map(|p| p.verdict(&runs)).collect();
-        let root_cause = root_cause(&verdicts, &runs);
-        Diagnosis { look: Look::Run, session, profile, command, environment, matrix, verdicts, runs, root_cause }
+        let groups = Group::all(&runs);
+        let production = groups.iter().find(|g| g.config == RunConfig::PRODUCTION).map(|g| g.summary(None));
+        let changes = changes(&groups, &verdicts);
+        let root_cause = root_cause(&verdicts, &runs, production.as_ref());
+        let look = Look::Run;
+        Diagnosis {
+            look,
+            session,
+            profile,
+            command,
+            environment,
+            matrix,
+            verdicts,
+            runs,
+            production,
+            changes,
+            root_cause,
+        }
     }
 
     /// A diagnosis from one look at the live system: the hypotheses that need a run are not applicable.
@@ -87,19 +104,30 @@ impl Diagnosis {
                 if p.live_look() {
                     return p.verdict(&runs);
                 }
-                Verdict {
-                    id: p.id(),
-                    title: p.title(),
-                    status: Status::NotApplicable,
-                    summary: "a live look cannot decide this; sockdiag run watches the worker start".into(),
-                    evidence: vec![],
-                    fix: p.fix(),
-                }
+                let mut v = p.verdict(&[]);
+                v.status = Status::NotApplicable;
+                v.summary = "a live look cannot decide this; sockdiag run watches the worker start".into();
+                v.fact = v.summary.clone();
+                (v.rate, v.spread, v.quote, v.evidence) = (None, None, None, vec![]);
+                v
             })
             .collect();
-        let root_cause = root_cause(&verdicts, &runs);
-        let matrix = None;
-        Diagnosis { look: Look::Inspect, session, profile, command, environment, matrix, verdicts, runs, root_cause }
+        let root_cause = root_cause(&verdicts, &runs, None);
+        let (matrix, production, changes) = (None, None, vec![]);
+        let look = Look::Inspect;
+        Diagnosis {
+            look,
+            session,
+            profile,
+            command,
+            environment,
+            matrix,
+            verdicts,
+            runs,
+            production,
+            changes,
+            root_cause,
+        }
     }
 
     /// Judges the runs of a saved report again.
@@ -116,30 +144,159 @@ impl Diagnosis {
         }
     }
 
-    /// True when some run failed or some hypothesis is confirmed.
+    /// True when some run failed: a hypothesis confirmed in runs that all stayed healthy reproduced nothing.
     pub(crate) fn reproduced(&self) -> bool {
-        self.runs.iter().any(|r| !r.outcome.healthy) || self.verdicts.iter().any(|v| v.status == Status::Confirmed)
+        self.runs.iter().any(|r| !r.outcome.healthy)
     }
 }
 
-/// One or two sentences: the confirmed hypotheses, causes first, each with the fact that decided it; then what
-/// the worker said and did as it failed, from a run that kept its output.
-fn root_cause(verdicts: &[Verdict], runs: &[RunRecord]) -> Option<String> {
-    let mut confirmed: Vec<&Verdict> = verdicts.iter().filter(|v| v.status == Status::Confirmed).collect();
-    confirmed.sort_by_key(|v| CAUSAL_ORDER.iter().position(|id| *id == v.id).unwrap_or(usize::MAX));
+/// The runs of one configuration, and the verdicts they give on their own.
+struct Group<'a> {
+    config: RunConfig,
+    runs: Vec<&'a RunRecord>,
+    verdicts: Vec<Verdict>,
+}
+
+impl<'a> Group<'a> {
+    /// Runs grouped by configuration, in the order the matrix first ran each one.
+    fn all(runs: &'a [RunRecord]) -> Vec<Group<'a>> {
+        let mut groups: Vec<(RunConfig, Vec<&RunRecord>)> = Vec::new();
+        for r in runs {
+            match groups.iter_mut().find(|g| g.0 == r.config) {
+                Some(g) => g.1.push(r),
+                None => groups.push((r.config, vec![r])),
+            }
+        }
+        let probes = all_probes();
+        groups
+            .into_iter()
+            .map(|(config, runs)| {
+                let owned: Vec<RunRecord> = runs.iter().map(|r| (*r).clone()).collect();
+                let verdicts = probes.iter().map(|p| p.verdict(&owned)).collect();
+                Group { config, runs, verdicts }
+            })
+            .collect()
+    }
+
+    fn labels(&self) -> Vec<&str> {
+        let mut labels: Vec<&str> = self.runs.iter().map(|r| r.outcome.label.as_str()).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        labels
+    }
+
+    fn confirmed(&self) -> impl Iterator<Item = &Verdict> {
+        self.verdicts.iter().filter(|v| v.status == Status::Confirmed)
+    }
+
+    /// What a report says of this configuration; `base` is production when this is another configuration.
+    fn summary(&self, base: Option<&Group>) -> ConfigSummary {
+        let base_confirmed: Vec<&str> = base.map(|b| b.confirmed().map(|v| v.id).collect()).unwrap_or_default();
+        ConfigSummary {
+            config: self.config,
+            change: base.map(|b| self.config.change_from(&b.config)),
+            runs: self.runs.iter().map(|r| r.id).collect(),
+            outcome: outcome_rates(&self.runs),
+            healthy: self.runs.iter().all(|r| r.outcome.healthy),
+            confirmed: self.confirmed().map(|v| v.id).filter(|id| !base_confirmed.contains(id)).collect(),
+        }
+    }
+}
+
+/// The outcomes of a configuration's runs as rates, most frequent first: the label alone for one run,
+/// `3/3 healthy`, `2/3 healthy, 1/3 exited 1`.
+pub(crate) fn outcome_rates(runs: &[&RunRecord]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for r in runs {
+        match counts.iter_mut().find(|c| c.0 == r.outcome.label) {
+            Some(c) => c.1 += 1,
+            None => counts.push((&r.outcome.label, 1)),
+        }
+    }
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+    let n = runs.len();
+    match counts.as_slice() {
+        [(label, _)] if n == 1 => label.to_string(),
+        _ => counts.iter().map(|(label, k)| format!("{k}/{n} {label}")).collect::<Vec<_>>().join(", "),
+    }
+}
+
+/// One configuration as the head of a report tells it: its runs, their outcome and what they confirm.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ConfigSummary {
+    pub(crate) config: RunConfig,
+    /// How it differs from production (`stdio pipe-undrained`); none for production itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) change: Option<String>,
+    pub(crate) runs: Vec<usize>,
+    /// `reachable, then exited 1`, or rates over repeats: `2/3 healthy, 1/3 exited 1`.
+    pub(crate) outcome: String,
+    pub(crate) healthy: bool,
+    /// The hypotheses its runs confirm on their own (for a change: those production's runs do not), and for a
+    /// change the comparative ones confirmed in a dimension it changes.
+    pub(crate) confirmed: Vec<&'static str>,
+}
+
+/// The configurations whose outcomes differ from production's. Without production, none.
+fn changes(groups: &[Group], verdicts: &[Verdict]) -> Vec<ConfigSummary> {
+    let Some(production) = groups.iter().find(|g| g.config == RunConfig::PRODUCTION) else { return vec![] };
+    groups
+        .iter()
+        .filter(|g| g.config != production.config && g.labels() != production.labels())
+        .map(|g| {
+            let mut summary = g.summary(Some(production));
+            let changed = g.config.differences(&production.config);
+            let comparative = verdicts
+                .iter()
+                .filter(|v| v.status == Status::Confirmed && v.compares.is_some_and(|d| changed.contains(&d)))
+                .map(|v| v.id);
+            for id in comparative {
+                if !summary.confirmed.contains(&id) {
+                    summary.confirmed.push(id);
+                }
+            }
+            let rank = |id: &&str| verdicts.iter().find(|v| v.id == *id).map_or(u8::MAX, |v| v.causal_rank);
+            summary.confirmed.sort_by_key(rank);
+            summary
+        })
+        .collect()
+}
+
+/// Consequences told after the first cause at most; the others are named.
+const CHAINED_MAX: usize = 1;
+
+/// One to three sentences: the confirmed hypotheses that explain production's failure, causes first, each with
+/// the fact that decided it; then what the worker said and did as it failed, from a run that kept its output.
+/// When production was healthy or not run, the hypotheses confirmed anywhere, said as such.
+fn root_cause(verdicts: &[Verdict], runs: &[RunRecord], production: Option<&ConfigSummary>) -> Option<String> {
+    let failed_in_production = production.filter(|p| !p.healthy);
+    let mut confirmed: Vec<&Verdict> = verdicts
+        .iter()
+        .filter(|v| v.status == Status::Confirmed)
+        .filter(|v| failed_in_production.is_none_or(|p| p.confirmed.contains(&v.id)))
+        .collect();
+    confirmed.sort_by_key(|v| v.causal_rank);
     let (first, rest) = confirmed.split_first()?;
-    let tag = |v: &Verdict| {
-        let (fact, rate) = split_rate(&v.summary);
-        (fact.to_string(), rate.map_or(v.id.to_string(), |r| format!("{}, {r}", v.id)))
+    let tag = |v: &Verdict| v.rate.map_or(v.id.to_string(), |r| format!("{}, {r}", v.id));
+    let mut text = match production {
+        Some(p) if p.healthy => format!("Outside production: {}", first.title),
+        _ => capitalize(first.title),
     };
-    let (fact, t) = tag(first);
-    let mut text = format!("{} ({t}): {fact}", capitalize(first.title));
-    let words = last_words(runs);
+    text.push_str(&format!(" ({}): {}", tag(first), first.fact));
+    let words = last_words(runs, failed_in_production);
     // A fact that only quotes the line the worker's last words quote is told once, there, with its context.
-    let told = |v: &Verdict| words.as_ref().is_some_and(|(_, line)| v.summary.contains(&format!("{line:?}")));
-    for v in rest.iter().filter(|v| !told(v)) {
-        let (fact, t) = tag(v);
-        text.push_str(&format!("; then {fact} ({t})"));
+    let told = |v: &Verdict| {
+        words
+            .as_ref()
+            .is_some_and(|(_, line)| v.quote.as_deref() == Some(line) || v.fact.contains(&format!("{line:?}")))
+    };
+    let rest: Vec<&&Verdict> = rest.iter().filter(|v| !told(v)).collect();
+    let (chained, also) = rest.split_at(rest.len().min(CHAINED_MAX));
+    for v in chained {
+        text.push_str(&format!("; then {} ({})", v.fact, tag(v)));
+    }
+    if !also.is_empty() {
+        text.push_str(&format!(" (also confirmed: {})", also.iter().map(|v| v.id).collect::<Vec<_>>().join(", ")));
     }
     text.push('.');
     if let Some((facts, _)) = words {
@@ -149,23 +306,14 @@ fn root_cause(verdicts: &[Verdict], runs: &[RunRecord]) -> Option<String> {
     Some(text)
 }
 
-/// `"fact (3/4 runs)"` -> `("fact", Some("3/4 runs"))`: the rate `per_run` adds, to be said once per hypothesis
-/// (the spread of times that may follow it, `; created → removed min …`, stays with the verdict).
-fn split_rate(summary: &str) -> (&str, Option<&str>) {
-    static RATE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let rate = RATE.get_or_init(|| regex::Regex::new(r" \((\d+/\d+ runs)(?:; [^()]*)?\)$").expect("valid regex"));
-    match rate.captures(summary) {
-        Some(c) => (&summary[..c.get(0).map_or(summary.len(), |m| m.start())], c.get(1).map(|m| m.as_str())),
-        None => (summary, None),
-    }
-}
-
 /// What the worker wrote after it said it was listening (or, without such a line, its last line) and how it
-/// ended, in the first failing run that kept its output; and whether production throws that output away. Also
-/// the line quoted.
-fn last_words(runs: &[RunRecord]) -> Option<(String, String)> {
-    let run = runs.iter().find(|r| !r.outcome.healthy && !r.config.discards_output() && has_lines(r))?;
-    let exit = run.events.own_exits().next();
+/// ended, in a failing run that kept its output (one that failed as production did, when production failed); and
+/// whether production throws that output away. Also the line quoted.
+fn last_words(runs: &[RunRecord], production: Option<&ConfigSummary>) -> Option<(String, String)> {
+    let failing_with_lines =
+        || runs.iter().filter(|r| !r.outcome.healthy && !r.config.discards_output() && has_lines(r));
+    let like_production = |r: &&RunRecord| production.is_some_and(|p| p.outcome.contains(r.outcome.label.as_str()));
+    let run = failing_with_lines().find(like_production).or_else(|| failing_with_lines().next())?;
     // What the worker says once the harness asks it to stop is an answer to that, not why it failed. Its own
     // exit is no bound: whatever it wrote came before it, even when the line is read (and stamped) later, as a
     // file is.
@@ -176,13 +324,11 @@ fn last_words(runs: &[RunRecord]) -> Option<(String, String)> {
         Some(line) => ("after \"listening\" the worker wrote", line),
         None => ("the worker's last line was", run.events.iter().rev().find(|e| is_line(e) && e.t_us <= end)?),
     };
-    let mut text = format!("In run {} ({}), {said} {}", run.id, run.config, quote(line));
-    if let Some((e, pid, status)) = exit {
-        text.push_str(&format!(", and pid {pid} {status} at {}", fmt_ms(e.t_us)));
-    }
-    let production = runs.iter().find(|r| r.config == RunConfig::PRODUCTION);
-    if production.is_some_and(|p| p.config.discards_output()) {
-        text.push_str(&format!("; the production configuration ({}) discards this output", RunConfig::PRODUCTION));
+    let config = run.config.change_from(&RunConfig::PRODUCTION);
+    let mut text = format!("In run {} ({config}), {said} {}", run.id, quote(line));
+    // How it ended is the outcome the head already says; that production never shows the line is new.
+    if runs.iter().any(|r| r.config == RunConfig::PRODUCTION && r.config.discards_output()) {
+        text.push_str("; production discards it");
     }
     text.push('.');
     let EventKind::Line { text: said_line, .. } = &line.kind else { return None };
@@ -197,18 +343,14 @@ fn has_lines(run: &RunRecord) -> bool {
     run.events.iter().any(is_line)
 }
 
-/// `"text" (stderr, +12.345 ms)`, cut to a readable length.
+/// `"text" (stderr, +12.345 ms)`, clipped to a readable length.
 fn quote(line: &Event) -> String {
     let EventKind::Line { stream, text, .. } = &line.kind else { return String::new() };
-    let mut text = text.clone();
-    if text.chars().count() > QUOTE_MAX {
-        text = text.chars().take(QUOTE_MAX).collect::<String>() + "…";
-    }
     let stream = match stream {
         Stream::Stdout => "stdout",
         Stream::Stderr => "stderr",
     };
-    format!("{text:?} ({stream}, {})", fmt_ms(line.t_us))
+    format!("{:?} ({stream}, {})", quotable(text), fmt_ms(line.t_us))
 }
 
 fn capitalize(s: &str) -> String {
@@ -218,18 +360,7 @@ fn capitalize(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{capitalize, split_rate};
-
-    #[test]
-    fn the_rate_is_split_off_a_summary() {
-        assert_eq!(split_rate("the worker exited 1 (4/4 runs)"), ("the worker exited 1", Some("4/4 runs")));
-        assert_eq!(
-            split_rate("it exited (2/3 runs; listening → exit min 1.000 ms, median 2.000 ms, max 3.000 ms)"),
-            ("it exited", Some("2/3 runs"))
-        );
-        assert_eq!(split_rate("exited (pid 12)"), ("exited (pid 12)", None));
-        assert_eq!(split_rate("no rate"), ("no rate", None));
-    }
+    use super::capitalize;
 
     #[test]
     fn capitalizes_the_first_letter_only() {

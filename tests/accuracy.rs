@@ -203,8 +203,28 @@ fn compare(row: &'static Row, (code, report): (i32, serde_json::Value)) -> serde
         .collect();
     assert_eq!(got, row.expected(), "{mode}: verdicts:\n{}", said.join("\n"));
     assert_eq!(code, row.exit, "{mode}: exit code");
+    assert_answer_first(mode, &report);
     DONE.with(|d| d.set(Some(row.mode)));
     report
+}
+
+/// The table output of the report (rendered again from its JSON, 80 columns) opens with the answer: at most 12
+/// lines before the first blank one, the second naming production's outcome.
+fn assert_answer_first(mode: &str, report: &serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("report.json");
+    std::fs::write(&file, report.to_string()).unwrap();
+    let out = common::sockdiag(&["render", file.to_str().unwrap(), "--format", "table"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    let head: Vec<&str> = table.lines().take_while(|l| !l.is_empty()).collect();
+    assert!(head.len() <= 12, "{mode}: the answer takes {} lines:\n{table}", head.len());
+    let production = report["production"]["outcome"].as_str().unwrap_or_else(|| panic!("{mode}: no production"));
+    let said = head.join(" ").replace("\n  ", " ");
+    let outcome_line =
+        said.split("Production (").nth(1).unwrap_or_else(|| panic!("{mode}: no production line:\n{table}"));
+    let unwrapped = outcome_line.split_whitespace().collect::<Vec<_>>().join(" ");
+    let wanted = production.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(unwrapped.contains(&format!("): {wanted}.")), "{mode}: production's outcome {production:?} in:\n{table}");
 }
 
 /// A hypothesis registered without a default status for each kind of worker fails here, before any run.
@@ -532,7 +552,7 @@ fn node_http(row: &'static Row) {
 fn die_with_launcher(row: &'static Row) {
     let report = check(row);
     let h3 = verdict(&report, "H3")["summary"].as_str().unwrap().to_string();
-    assert!(h3.contains("pipe") && h3.contains("killed by signal 13") && h3.contains("stdio ignore"), "{h3}");
+    assert!(h3.contains("pipe") && h3.contains("killed by SIGPIPE (13)") && h3.contains("stdio ignore"), "{h3}");
     let evidence = verdict(&report, "H3")["evidence"].to_string();
     assert!(evidence.contains("after its launcher exited"), "{evidence}");
     // The socket file stays behind: the worker died without cleaning up.

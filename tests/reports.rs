@@ -14,7 +14,8 @@ use common::{root, sockdiag};
 
 const SECTIONS: &[&str] = &[
     "## Summary",
-    "**Most likely root cause:**",
+    "- Production (detached, launcher exits, stdio ignore, 1 launch): ",
+    "- Root cause: ",
     "## Verdicts",
     "## Configurations and outcomes",
     "## Timelines of the failing runs",
@@ -25,7 +26,53 @@ const SECTIONS: &[&str] = &[
 ];
 
 fn fixture() -> String {
-    root().join("tests/fixtures/crash-cleanup.json").display().to_string()
+    recorded("crash-cleanup")
+}
+
+/// A recorded run, `tests/fixtures/<name>.json`.
+fn recorded(name: &str) -> String {
+    root().join(format!("tests/fixtures/{name}.json")).display().to_string()
+}
+
+/// The answer as a person reads it first: the lines before the first blank one.
+fn head(text: &str) -> String {
+    text.lines().take_while(|l| !l.is_empty()).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn the_answer_comes_first_and_a_quick_matrix_fits_one_screen() {
+    for (name, code, snapshot) in [("crash-cleanup", 1, "head_failing"), ("healthy", 0, "head_healthy")] {
+        let out = sockdiag(&["render", &recorded(name), "--format", "table"]);
+        assert_eq!(out.status.code(), Some(code), "{name}: exit 0 exactly when every run was healthy");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let head = head(&text);
+        assert!(head.lines().count() <= 12, "{name}: the answer takes {} lines:\n{head}", head.lines().count());
+        assert!(head.lines().nth(1).unwrap().starts_with("Production (detached, launcher exits, stdio ignore"));
+        // An 80x24 terminal shows the whole of a 7-run quick matrix.
+        assert!(text.lines().count() <= 24, "{name}: {} lines:\n{text}", text.lines().count());
+        assert!(text.lines().all(|l| l.chars().count() <= 80), "{name}:\n{text}");
+        insta::assert_snapshot!(snapshot, head);
+    }
+}
+
+/// The README's example output is the table of the recorded run, as the binary prints it now.
+#[test]
+fn readme_example_is_what_the_binary_prints() {
+    let readme_path = root().join("README.md");
+    let readme = std::fs::read_to_string(&readme_path).unwrap();
+    let section = readme.find("## Example output").expect("README has an Example output section");
+    let open = section + readme[section..].find("```\n").expect("a fenced block") + 4;
+    let close = open + readme[open..].find("```\n").expect("the block is closed");
+    let printed = render("table");
+    if std::env::var_os("SOCKDIAG_UPDATE_README").is_some() {
+        std::fs::write(&readme_path, format!("{}{printed}{}", &readme[..open], &readme[close..])).unwrap();
+        return;
+    }
+    assert_eq!(
+        &readme[open..close],
+        printed,
+        "README's example output is out of date: SOCKDIAG_UPDATE_README=1 cargo test --release --test reports readme"
+    );
 }
 
 /// `sockdiag render` of the recorded run, in one format; its exit code says the failure is reproduced.
@@ -63,12 +110,12 @@ fn markdown_snapshot_has_every_section_and_no_placeholder() {
 #[test]
 fn markdown_root_cause_names_the_decisive_facts() {
     let text = render("markdown");
-    let cause = text.lines().find(|l| l.starts_with("**Most likely root cause:**")).unwrap();
+    let cause = text.lines().find(|l| l.starts_with("- Root cause:")).unwrap();
     // Causal order: the removal (H9) explains what clients saw, then the exit (H1); then the hidden stderr line.
     let (h9, h1) = (cause.find("(H9, 7/7 runs)").unwrap(), cause.find("(H1, 7/7 runs)").unwrap());
     assert!(h9 < h1, "{cause}");
     assert!(cause.contains("by the worker itself") && cause.contains("exited 1"), "{cause}");
-    assert!(cause.contains("ANTHROPIC\\_API\\_KEY is not set") && cause.contains("discards this output"), "{cause}");
+    assert!(cause.contains("ANTHROPIC\\_API\\_KEY is not set") && cause.contains("production discards it"), "{cause}");
 }
 
 #[test]

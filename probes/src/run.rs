@@ -198,6 +198,55 @@ impl RunConfig {
     }
 }
 
+impl RunConfig {
+    /// How this configuration differs from `base`, as people say it: `attached spawn`, `stdio pipe-undrained and
+    /// 2 launches`, `under bun`; `the same` when it does not.
+    pub fn change_from(&self, base: &RunConfig) -> String {
+        let mut changes: Vec<String> = self
+            .differences(base)
+            .into_iter()
+            .map(|d| match d {
+                Dimension::Spawn => {
+                    format!("{} spawn", if self.spawn == SpawnMode::Attached { "attached" } else { "detached" })
+                }
+                Dimension::Lifecycle => {
+                    if self.lifecycle == Lifecycle::Stays { "launcher stays" } else { "launcher exits" }.to_string()
+                }
+                Dimension::Stdio => format!("stdio {}", self.stdio_name()),
+                Dimension::Launches => {
+                    if self.launches == 1 {
+                        "1 launch".to_string()
+                    } else {
+                        format!("{} launches", self.launches)
+                    }
+                }
+                Dimension::Runtime => match self.runtime {
+                    Runtime::AsWritten => "the runtime as written".to_string(),
+                    other => format!("under {}", other.name()),
+                },
+            })
+            .collect();
+        match self.user {
+            _ if self.user == base.user => {}
+            RunAs::Invoker => changes.push("as the invoking user".to_string()),
+            RunAs::Uid(uid) => changes.push(format!("as uid {uid}")),
+        }
+        if changes.is_empty() {
+            return "the same".to_string();
+        }
+        changes.join(" and ")
+    }
+
+    fn stdio_name(&self) -> &'static str {
+        match self.stdio {
+            StdioMode::Ignore => "ignore",
+            StdioMode::PipeDrained => "pipe-drained",
+            StdioMode::PipeUndrained => "pipe-undrained",
+            StdioMode::File => "file",
+        }
+    }
+}
+
 impl fmt::Display for RunConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let spawn = match self.spawn {
@@ -208,12 +257,7 @@ impl fmt::Display for RunConfig {
             Lifecycle::Stays => "launcher stays",
             Lifecycle::Exits => "launcher exits",
         };
-        let stdio = match self.stdio {
-            StdioMode::Ignore => "stdio ignore",
-            StdioMode::PipeDrained => "stdio pipe-drained",
-            StdioMode::PipeUndrained => "stdio pipe-undrained",
-            StdioMode::File => "stdio file",
-        };
+        let stdio = format!("stdio {}", self.stdio_name());
         let launches = if self.launches == 1 { "1 launch".to_string() } else { format!("{} launches", self.launches) };
         write!(f, "{spawn}, {lifecycle}, {stdio}, {launches}")?;
         match self.runtime {

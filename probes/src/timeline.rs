@@ -41,7 +41,7 @@ impl fmt::Display for ExitStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ExitStatus::Code(c) => write!(f, "exited {c}"),
-            ExitStatus::Signal(s) => write!(f, "killed by signal {s}"),
+            ExitStatus::Signal(s) => write!(f, "killed by {}", crate::signal_label(*s)),
         }
     }
 }
@@ -242,7 +242,7 @@ impl EventKind {
             EventKind::LauncherExited { pid, status } => format!("launcher pid {pid} {status}"),
             EventKind::Spawned { pid, argv } => format!("spawned pid {pid}: {}", argv.join(" ")),
             EventKind::Exited { pid, status } => format!("pid {pid} {status}"),
-            EventKind::Line { stream, text, .. } => format!("{}: {text}", stream_name(*stream)),
+            EventKind::Line { stream, text, .. } => format!("{}: {}", stream_name(*stream), crate::quotable(text)),
             EventKind::OutputDropped { stream, bytes } => format!("{}: {bytes} bytes not kept", stream_name(*stream)),
             EventKind::FileCreated { path, file_type } => format!("created {path} ({})", file_type_name(*file_type)),
             EventKind::FileRemoved { path } => format!("removed {path}"),
@@ -276,7 +276,7 @@ impl EventKind {
                 Some(code) => format!("GET {url}: {code}, body {}", clip(body, 200)),
                 None => format!("GET {url}: {detail}"),
             },
-            EventKind::LogLine { file, text, .. } => format!("{file}: {text}"),
+            EventKind::LogLine { file, text, .. } => format!("{file}: {}", crate::quotable(text)),
             EventKind::PidFile { path, detail, .. } => format!("pid file {path}: {detail}"),
             EventKind::FsLag { us } => {
                 format!("the fs observer ran {} behind", crate::fmt_ms(*us).trim_start_matches('+'))
@@ -323,7 +323,9 @@ impl EventKind {
                 let fs = crate::hypotheses::filesystems::name(*fs_magic);
                 let bind = match test_bind {
                     BindTest::Bound => format!("test bind as uid {as_uid} succeeded"),
-                    BindTest::Failed { errno } => format!("test bind as uid {as_uid} failed: {errno}"),
+                    BindTest::Failed { errno } => {
+                        format!("test bind as uid {as_uid} failed: {}", crate::errno_label(errno))
+                    }
                     BindTest::NotTried { why } => format!("no test bind: {why}"),
                 };
                 let what = file_type_name(*file_type);

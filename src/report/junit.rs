@@ -148,6 +148,9 @@ mod tests {
         fn fix(&self) -> &'static str {
             ""
         }
+        fn causal_rank(&self) -> u8 {
+            0
+        }
         fn evaluate(&self, runs: &[RunRecord]) -> Finding {
             match runs.iter().any(|r| r.config != runs[0].config) {
                 true => Finding::new(Status::RuledOut, "same outcome in every configuration", vec![]),

@@ -29,6 +29,8 @@ struct Page {
     failing_count: usize,
     reproduced: bool,
     headline: String,
+    /// Production's outcome, the root cause, what changes the outcome, what was ruled out: a line each.
+    answer: Vec<String>,
     root_cause: Option<String>,
     command: String,
     verdicts: Vec<VerdictView>,
@@ -39,9 +41,10 @@ struct Page {
     environment: context::Environment,
 }
 
+/// One configuration and its runs (repeats counted in the outcome).
 #[derive(Serialize)]
 struct ConfigRow {
-    run: usize,
+    runs: String,
     config: String,
     outcome: String,
     healthy: bool,
@@ -74,7 +77,6 @@ fn page(d: &Diagnosis) -> Page {
     let paths = Paths::of(d);
     let failing = failing_runs(d);
     let headline = match failing.len() {
-        0 if d.reproduced() => "Every run stayed healthy, but a hypothesis is confirmed.".to_string(),
         0 => format!("The socket was healthy in every configuration ({} runs).", d.runs.len()),
         n => format!("The failure was reproduced in {n} of {} runs.", d.runs.len()),
     };
@@ -86,17 +88,17 @@ fn page(d: &Diagnosis) -> Page {
         failing_count: failing.len(),
         reproduced: d.reproduced(),
         headline,
+        answer: super::answer::lines(d, &paths).iter().map(|l| paths.show(l)).collect(),
         root_cause: d.root_cause.as_deref().map(|c| paths.show(c)),
         command: d.command.clone(),
         verdicts: d.verdicts.iter().map(|v| view::verdict_view(&paths, v)).collect(),
-        configurations: d
-            .runs
+        configurations: view::groups(&d.runs)
             .iter()
-            .map(|r| ConfigRow {
-                run: r.id,
-                config: r.config.to_string(),
-                outcome: r.outcome.label.clone(),
-                healthy: r.outcome.healthy,
+            .map(|g| ConfigRow {
+                runs: view::id_ranges(&g.runs.iter().map(|r| r.id).collect::<Vec<_>>()),
+                config: g.config.to_string(),
+                outcome: crate::diagnosis::outcome_rates(&g.runs),
+                healthy: g.runs.iter().all(|r| r.outcome.healthy),
             })
             .collect(),
         failing_omitted: failing.len().saturating_sub(FAILING_MAX),

@@ -1,5 +1,6 @@
 //! Reporters turn a finished diagnosis into text; the caller decides where it goes.
 
+mod answer;
 mod json;
 mod junit;
 mod markdown;
@@ -18,11 +19,18 @@ use crate::diagnosis::Diagnosis;
 pub(crate) struct Style {
     pub(crate) color: bool,
     pub(crate) width: u16,
+    /// Every verdict and its evidence after the answer (`--verbose`); the other formats always have them.
+    pub(crate) verbose: bool,
 }
 
 impl Style {
     /// Plain text for files and pipes: no colour, 80 columns.
-    pub(crate) const PLAIN: Style = Style { color: false, width: 80 };
+    pub(crate) const PLAIN: Style = Style { color: false, width: 80, verbose: false };
+
+    /// The same, with every verdict and its evidence (`--verbose`) or not.
+    pub(crate) fn verbose(self, verbose: bool) -> Style {
+        Style { verbose, ..self }
+    }
 
     /// Colour only on a terminal and never with NO_COLOR; the terminal's width there, 80 columns elsewhere.
     pub(crate) fn for_stdout() -> Style {
@@ -31,7 +39,7 @@ impl Style {
             return Style::PLAIN;
         }
         let width = textwrap::termwidth().clamp(40, u16::MAX as usize) as u16;
-        Style { color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()), width }
+        Style { color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()), width, verbose: false }
     }
 }
 

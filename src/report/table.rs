@@ -1,31 +1,76 @@
-//! `--format table`: runs, verdicts and evidence for a terminal or a CI log, within the terminal's width (80
-//! columns off a terminal).
+//! `--format table`: the answer first (production's outcome, the root cause, what changes it, what was ruled
+//! out), then the runs grouped by configuration; every verdict with its evidence under `--verbose`. Within the
+//! terminal's width (80 columns off a terminal).
 
 use comfy_table::{presets, Cell, Color, ColumnConstraint, ContentArrangement, Table, Width};
-use sockdiag_probes::{Status, Verdict};
+use sockdiag_probes::{RunConfig, Status, Verdict};
 
+use super::answer;
 use super::view::{self, Paths};
 use super::Style;
 use crate::diagnosis::{Diagnosis, Look};
 
-/// The diagnosis as tables and evidence, wrapped to the style's width.
+/// The diagnosis as text wrapped to the style's width.
 pub(super) fn render(d: &Diagnosis, style: Style) -> String {
     let paths = Paths::of(d);
-    let width = style.width as usize;
-    let profile = view::visible(&d.profile);
-    let mut head = format!("sockdiag: session {}, profile {profile}, {} run(s)", d.session, d.runs.len());
-    if let Some(shards) = d.matrix.as_ref().and_then(|m| m.shards_label()) {
-        head.push_str(&format!(" ({shards})"));
-    }
-    let mut out = wrap(&head, width, "", "    ") + "\n";
+    let mut out = head(d, &paths, style);
+    out.push('\n');
     out.push_str(&runs_table(d, style).to_string());
+    out.push('\n');
+    if style.verbose {
+        out.push('\n');
+        out.push_str(&verdicts(d, &paths, style));
+    }
+    out
+}
+
+/// The answer, in at most a dozen lines at 80 columns: production's outcome, the root cause, one line per
+/// configuration that changes the outcome, what was ruled out, and where to see more.
+pub(super) fn head(d: &Diagnosis, paths: &Paths, style: Style) -> String {
+    let width = style.width as usize;
+    let failed = d.runs.iter().filter(|r| !r.outcome.healthy).count();
+    let runs = match (d.runs.len(), failed) {
+        (1, _) => "1 run".to_string(),
+        (n, 0) => format!("{n} runs, all healthy"),
+        (n, f) => format!("{n} runs, {f} failed"),
+    };
+    let mut shards = String::new();
+    if let Some(label) = d.matrix.as_ref().and_then(|m| m.shards_label()) {
+        shards = format!(" ({label})");
+    }
+    // The profile's file is in the verbose output and the reports; its name says which worker this is.
+    let profile = match d.profile.rsplit_once(" (") {
+        Some((name, _)) if d.profile.ends_with(')') && !style.verbose => name,
+        _ => &d.profile,
+    };
+    let mut lines = vec![format!("sockdiag: session {}, {}, {runs}{shards}", d.session, view::visible(profile))];
+    lines.extend(answer::lines(d, paths));
+    lines.push(more_line(d, style));
+    lines.iter().map(|l| wrap(&paths.show(l), width, "", "  ")).collect()
+}
+
+fn more_line(d: &Diagnosis, style: Style) -> String {
+    let mut more = Vec::new();
+    if !style.verbose {
+        more.push("--verbose".to_string());
+    }
+    more.push("--report FILE.md".to_string());
+    let mut confirmed: Vec<&Verdict> = d.verdicts.iter().filter(|v| v.status == Status::Confirmed).collect();
+    confirmed.sort_by_key(|v| v.causal_rank);
+    if let Some(first) = confirmed.first() {
+        more.push(format!("sockdiag explain {} (the fix)", first.id));
+    }
+    format!("More: {}.", more.join(", "))
+}
+
+/// Every verdict in a table, then the evidence of each decided one and the fix of each confirmed one.
+fn verdicts(d: &Diagnosis, paths: &Paths, style: Style) -> String {
+    let width = style.width as usize;
+    let mut out = verdict_table(paths, &d.verdicts, style).to_string();
     out.push_str("\n\n");
-    out.push_str(&verdict_table(&paths, &d.verdicts, style).to_string());
-    out.push_str("\n\n");
-    for v in
-        d.verdicts.iter().filter(|v| matches!(v.status, Status::Confirmed | Status::RuledOut | Status::Inconclusive))
-    {
-        let view = view::verdict_view(&paths, v);
+    let decided = d.verdicts.iter().filter(|v| v.status != Status::NotApplicable);
+    for v in decided {
+        let view = view::verdict_view(paths, v);
         out.push_str(&wrap(&format!("{} {}: {}", view.id, view.status, view.summary), width, "", "    "));
         for e in &view.evidence {
             out.push_str(&wrap(e, width, "    ", "                      "));
@@ -33,14 +78,6 @@ pub(super) fn render(d: &Diagnosis, style: Style) -> String {
         if v.status == Status::Confirmed {
             out.push_str(&wrap(&format!("fix: {}", view.fix), width, "    ", "         "));
         }
-    }
-    match &d.root_cause {
-        Some(cause) => {
-            out.push('\n');
-            out.push_str(&wrap(&format!("Most likely root cause: {}", paths.show(cause)), width, "", ""));
-        }
-        None if d.reproduced() => out.push_str("\nNo hypothesis is confirmed, but a run failed: see the runs above.\n"),
-        None => out.push_str("\nThe socket was healthy in every configuration.\n"),
     }
     out
 }
@@ -64,18 +101,23 @@ fn new_table(header: &[&str], style: Style) -> Table {
     t
 }
 
+/// One row per configuration, repeats counted in its outcome (`3/3 reachable, then exited 1`); the
+/// configuration said as its change from production.
 fn runs_table(d: &Diagnosis, style: Style) -> Table {
-    let mut t = new_table(&["run", "configuration", "outcome"], style);
-    for r in &d.runs {
-        let config = match d.look {
-            Look::Run => r.config.to_string(),
-            Look::Inspect => "live system, nothing spawned".to_string(),
+    let mut t = new_table(&["runs", "configuration", "outcome"], style);
+    for g in view::groups(&d.runs) {
+        let config = match (d.look, *g.config == RunConfig::PRODUCTION) {
+            (Look::Inspect, _) => "live system, nothing spawned".to_string(),
+            (Look::Run, true) => "production".to_string(),
+            (Look::Run, false) => g.config.change_from(&RunConfig::PRODUCTION),
         };
-        t.add_row(vec![
-            r.id.to_string(),
-            view::visible(&config).into_owned(),
-            view::visible(&r.outcome.label).into_owned(),
-        ]);
+        let healthy = g.runs.iter().all(|r| r.outcome.healthy);
+        let mut outcome = Cell::new(view::visible(&crate::diagnosis::outcome_rates(&g.runs)));
+        if style.color {
+            outcome = outcome.fg(if healthy { Color::Green } else { Color::Red });
+        }
+        let ids: Vec<usize> = g.runs.iter().map(|r| r.id).collect();
+        t.add_row(vec![Cell::new(view::id_ranges(&ids)), Cell::new(view::visible(&config)), outcome]);
     }
     t
 }

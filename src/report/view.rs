@@ -56,6 +56,21 @@ pub(super) fn groups(runs: &[RunRecord]) -> Vec<Group<'_>> {
     out
 }
 
+/// Run ids with consecutive ones joined: `1-3, 8, 15-16`.
+pub(super) fn id_ranges(ids: &[usize]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < ids.len() {
+        let mut j = i;
+        while j + 1 < ids.len() && ids[j + 1] == ids[j] + 1 {
+            j += 1;
+        }
+        parts.push(if j == i { ids[i].to_string() } else { format!("{}-{}", ids[i], ids[j]) });
+        i = j + 1;
+    }
+    parts.join(", ")
+}
+
 /// A verdict with paths made relative, ready to print.
 #[derive(Serialize)]
 pub(super) struct VerdictView {
@@ -189,6 +204,13 @@ mod tests {
         assert_eq!(hidden.seen[0].run, 4);
         assert_eq!(hidden.seen[0].same_in, vec![6]);
         assert!(hidden.seen[0].lines.iter().any(|l| l.contains("stderr: Error:")));
+    }
+
+    #[test]
+    fn consecutive_run_ids_are_ranges() {
+        assert_eq!(id_ranges(&[1, 2, 3, 8, 15, 16]), "1-3, 8, 15-16");
+        assert_eq!(id_ranges(&[4]), "4");
+        assert_eq!(id_ranges(&[]), "");
     }
 
     #[test]

@@ -51,13 +51,14 @@ impl Group<'_> {
         mine.iter().copied().max_by_key(|c| mine.iter().filter(|d| *d == c).count())
     }
 
-    /// `run 4 (detached, …) killed by signal 13 in 2/2 runs`
-    fn describe(&self, class: Class) -> String {
+    /// `run 4 (stdio pipe-drained) killed by SIGPIPE (13) in 2/2 runs`: the configuration named by what sets it
+    /// apart from its twin.
+    fn describe(&self, class: Class, twin: &Group) -> String {
         let n = self.runs.len();
         let k = self.classes().iter().filter(|c| **c == class).count();
         let first = self.runs.iter().find(|r| Class::of(r) == class).unwrap_or(&self.runs[0]);
         let rate = if n > 1 { format!(" in {k}/{n} runs") } else { String::new() };
-        format!("run {} ({}) {}{rate}", first.id, self.config, class.describe())
+        format!("run {} ({}) {}{rate}", first.id, self.config.change_from(&twin.config), class.describe())
     }
 
     fn first_with(&self, class: Class) -> &RunRecord {
@@ -132,7 +133,7 @@ pub(crate) fn answer(runs: &[RunRecord], q: &Question) -> Finding {
         }
     });
     if let Some((b, s, class)) = flips.first() {
-        let mut summary = format!("{} vs {}", s.describe(*class), b.describe(Class::Healthy));
+        let mut summary = format!("{} vs {}", s.describe(*class, b), b.describe(Class::Healthy, s));
         if flips.len() > 1 {
             summary.push_str(&format!(" (and {} more pair(s) of configurations)", flips.len() - 1));
         }
@@ -237,9 +238,7 @@ mod tests {
         let f = crate::hypotheses::h02_attached_spawn::AttachedSpawn.evaluate(&runs);
         assert_eq!(f.status, Status::Confirmed);
         assert!(
-            f.summary.starts_with(
-                "run 2 (attached, launcher exits, stdio ignore, 1 launch) killed by signal 1 vs run 1 (detached"
-            ),
+            f.summary.starts_with("run 2 (attached spawn) killed by SIGHUP (1) vs run 1 (detached spawn) healthy"),
             "{}",
             f.summary
         );

@@ -9,6 +9,9 @@ impl Probe for ExitAfterListen {
     fn id(&self) -> &'static str {
         "H1"
     }
+    fn causal_rank(&self) -> u8 {
+        140
+    }
     fn title(&self) -> &'static str {
         "worker exits right after creating the socket"
     }

@@ -9,6 +9,12 @@ impl Probe for AttachedSpawn {
     fn id(&self) -> &'static str {
         "H2"
     }
+    fn causal_rank(&self) -> u8 {
+        110
+    }
+    fn compares(&self) -> Option<Dimension> {
+        Some(Dimension::Spawn)
+    }
     fn title(&self) -> &'static str {
         "attached spawn kills the worker"
     }

@@ -9,6 +9,12 @@ impl Probe for StdioPiping {
     fn id(&self) -> &'static str {
         "H3"
     }
+    fn causal_rank(&self) -> u8 {
+        120
+    }
+    fn compares(&self) -> Option<Dimension> {
+        Some(Dimension::Stdio)
+    }
     fn title(&self) -> &'static str {
         "stdio piping interferes"
     }

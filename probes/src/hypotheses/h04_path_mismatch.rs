@@ -10,6 +10,9 @@ impl Probe for PathMismatch {
     fn id(&self) -> &'static str {
         "H4"
     }
+    fn causal_rank(&self) -> u8 {
+        80
+    }
     fn title(&self) -> &'static str {
         "socket path or address mismatch"
     }

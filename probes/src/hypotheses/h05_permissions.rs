@@ -10,6 +10,9 @@ impl Probe for Permissions {
     fn id(&self) -> &'static str {
         "H5"
     }
+    fn causal_rank(&self) -> u8 {
+        30
+    }
     fn title(&self) -> &'static str {
         "permissions on the socket directory"
     }

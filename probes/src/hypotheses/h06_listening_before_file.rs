@@ -8,6 +8,9 @@ impl Probe for ListeningBeforeFile {
     fn id(&self) -> &'static str {
         "H6"
     }
+    fn causal_rank(&self) -> u8 {
+        150
+    }
     fn title(&self) -> &'static str {
         "\"listening\" logged before the file exists"
     }

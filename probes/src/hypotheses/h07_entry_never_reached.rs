@@ -11,6 +11,9 @@ impl Probe for EntryNeverReached {
     fn id(&self) -> &'static str {
         "H7"
     }
+    fn causal_rank(&self) -> u8 {
+        20
+    }
     fn title(&self) -> &'static str {
         "the worker's main is never reached"
     }

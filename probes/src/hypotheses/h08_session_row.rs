@@ -8,6 +8,9 @@ impl Probe for SessionRow {
     fn id(&self) -> &'static str {
         "H8"
     }
+    fn causal_rank(&self) -> u8 {
+        10
+    }
     fn title(&self) -> &'static str {
         "session row missing from the database"
     }

@@ -10,6 +10,9 @@ impl Probe for CreatedThenDeleted {
     fn id(&self) -> &'static str {
         "H9"
     }
+    fn causal_rank(&self) -> u8 {
+        130
+    }
     fn title(&self) -> &'static str {
         "socket created, then deleted or closed"
     }

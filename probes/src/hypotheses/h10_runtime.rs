@@ -10,6 +10,12 @@ impl Probe for RuntimeDiffers {
     fn id(&self) -> &'static str {
         "H10"
     }
+    fn causal_rank(&self) -> u8 {
+        100
+    }
+    fn compares(&self) -> Option<Dimension> {
+        Some(Dimension::Runtime)
+    }
     fn title(&self) -> &'static str {
         "Bun vs Node runtime"
     }

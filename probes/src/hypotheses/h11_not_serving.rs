@@ -10,6 +10,9 @@ impl Probe for NotServing {
     fn id(&self) -> &'static str {
         "H11"
     }
+    fn causal_rank(&self) -> u8 {
+        160
+    }
     fn title(&self) -> &'static str {
         "endpoint present but not serving"
     }

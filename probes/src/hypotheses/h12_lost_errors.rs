@@ -10,6 +10,9 @@ impl Probe for LostErrors {
     fn id(&self) -> &'static str {
         "H12"
     }
+    fn causal_rank(&self) -> u8 {
+        190
+    }
     fn title(&self) -> &'static str {
         "errors lost to an unread stream or a log file"
     }

@@ -16,6 +16,9 @@ impl Probe for PathTooLong {
     fn id(&self) -> &'static str {
         "H13"
     }
+    fn causal_rank(&self) -> u8 {
+        50
+    }
     fn title(&self) -> &'static str {
         "socket path over the sun_path limit"
     }

@@ -9,6 +9,9 @@ impl Probe for StaleSocket {
     fn id(&self) -> &'static str {
         "H14"
     }
+    fn causal_rank(&self) -> u8 {
+        170
+    }
     fn title(&self) -> &'static str {
         "stale socket file from a dead server"
     }

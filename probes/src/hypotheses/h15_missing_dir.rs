@@ -11,6 +11,9 @@ impl Probe for MissingDir {
     fn id(&self) -> &'static str {
         "H15"
     }
+    fn causal_rank(&self) -> u8 {
+        40
+    }
     fn title(&self) -> &'static str {
         "socket directory missing or not a directory"
     }

@@ -9,6 +9,9 @@ impl Probe for OtherNamespace {
     fn id(&self) -> &'static str {
         "H16"
     }
+    fn causal_rank(&self) -> u8 {
+        60
+    }
     fn title(&self) -> &'static str {
         "socket in another namespace"
     }

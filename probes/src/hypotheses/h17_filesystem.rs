@@ -13,6 +13,9 @@ impl Probe for Filesystem {
     fn id(&self) -> &'static str {
         "H17"
     }
+    fn causal_rank(&self) -> u8 {
+        70
+    }
     fn title(&self) -> &'static str {
         "filesystem cannot host the socket"
     }

@@ -9,6 +9,9 @@ impl Probe for AddressHeld {
     fn id(&self) -> &'static str {
         "H18"
     }
+    fn causal_rank(&self) -> u8 {
+        90
+    }
     fn title(&self) -> &'static str {
         "address held by another live process"
     }

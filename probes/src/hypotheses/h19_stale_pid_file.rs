@@ -9,6 +9,9 @@ impl Probe for StalePidFile {
     fn id(&self) -> &'static str {
         "H19"
     }
+    fn causal_rank(&self) -> u8 {
+        180
+    }
     fn title(&self) -> &'static str {
         "stale pid file"
     }

@@ -1,8 +1,8 @@
 //! One module per hypothesis, named after its id. Each reads recorded runs and nothing else.
 //!
-//! This file is the registry: a hypothesis is its module line, its line in [`all_probes`] and its place in
-//! [`CAUSAL_ORDER`]. The tests below fail when a hypothesis file is not registered, or when the causal order
-//! misses a registered id or names one that is not.
+//! This file is the registry: a hypothesis is its module line and its line in [`all_probes`]. The tests below fail
+//! when a hypothesis file is not registered, or when two probes share a causal rank or causes do not rank before
+//! their consequences.
 
 pub mod h01_exit_after_listen;
 pub mod h02_attached_spawn;
@@ -58,16 +58,9 @@ pub fn all_probes() -> Vec<Box<dyn Probe>> {
     ]
 }
 
-/// The order in which confirmed hypotheses explain each other in the root cause: causes before consequences.
-/// Every registered id appears exactly once (tested).
-pub const CAUSAL_ORDER: &[&str] = &[
-    "H8", "H7", "H5", "H15", "H13", "H16", "H17", "H4", "H18", "H10", "H2", "H3", "H9", "H1", "H6", "H11", "H14",
-    "H19", "H12",
-];
-
 #[cfg(test)]
 mod tests {
-    use super::{all_probes, CAUSAL_ORDER};
+    use super::all_probes;
 
     fn registered() -> Vec<&'static str> {
         all_probes().iter().map(|p| p.id()).collect()
@@ -85,17 +78,39 @@ mod tests {
         );
     }
 
+    fn rank(id: &str) -> u8 {
+        all_probes().iter().find(|p| p.id() == id).unwrap_or_else(|| panic!("no probe {id}")).causal_rank()
+    }
+
     #[test]
-    fn the_causal_order_names_every_registered_probe_once() {
-        let ids = registered();
-        let missing: Vec<&&str> = ids.iter().filter(|id| !CAUSAL_ORDER.contains(id)).collect();
-        assert!(missing.is_empty(), "registered in all_probes() but missing from CAUSAL_ORDER: {missing:?}");
-        let unknown: Vec<&&str> = CAUSAL_ORDER.iter().filter(|id| !ids.contains(id)).collect();
-        assert!(unknown.is_empty(), "in CAUSAL_ORDER but not registered in all_probes(): {unknown:?}");
-        let mut sorted = CAUSAL_ORDER.to_vec();
-        sorted.sort_unstable();
-        sorted.dedup();
-        assert_eq!(sorted.len(), CAUSAL_ORDER.len(), "an id appears twice in CAUSAL_ORDER");
+    fn causal_ranks_are_unique() {
+        let mut ranks: Vec<(u8, &str)> = all_probes().iter().map(|p| (p.causal_rank(), p.id())).collect();
+        ranks.sort_unstable();
+        for w in ranks.windows(2) {
+            assert_ne!(w[0].0, w[1].0, "{} and {} share causal rank {}", w[0].1, w[1].1, w[0].0);
+        }
+    }
+
+    /// Each pair: the first explains the second when both are confirmed in one diagnosis.
+    #[test]
+    fn causes_rank_before_their_consequences() {
+        let pairs = [
+            ("H8", "H1"),   // no session row: the worker gives up and exits
+            ("H7", "H4"),   // main never ran: nothing was bound anywhere
+            ("H5", "H9"),   // the bind was refused before any file could be removed
+            ("H15", "H13"), // no directory comes before a path that is merely long
+            ("H4", "H11"),  // bound elsewhere: the expected endpoint does not serve
+            ("H18", "H1"),  // the address was held: the worker exits with EADDRINUSE
+            ("H10", "H1"),  // the runtime makes the difference that shows as the exit
+            ("H3", "H1"),   // SIGPIPE on a closed pipe is why the worker ended
+            ("H9", "H1"),   // the error handler removes the socket as the worker exits
+            ("H1", "H11"),  // an exited worker serves nothing
+            ("H1", "H12"),  // the lost error lines are a consequence of how it ended
+            ("H14", "H19"), // a stale socket is the first thing a stale pid file points to
+        ];
+        for (cause, effect) in pairs {
+            assert!(rank(cause) < rank(effect), "{cause} must rank before {effect}");
+        }
     }
 
     /// A file `hNN_*.rs` without its `mod` line is never compiled, and one without its `all_probes()` line is never
