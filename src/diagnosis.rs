@@ -70,9 +70,14 @@ impl Diagnosis {
     ) -> Diagnosis {
         let verdicts: Vec<Verdict> = all_probes().iter().map(|p| p.verdict(&runs)).collect();
         let groups = Group::all(&runs);
-        let production = groups.iter().find(|g| g.config == RunConfig::PRODUCTION).map(|g| g.summary(None));
-        let changes = changes(&groups, &verdicts);
-        let root_cause = root_cause(&verdicts, &runs, production.as_ref());
+        let base = production_of(matrix.as_ref());
+        let changes = changes(&groups, &verdicts, base);
+        let production = groups.iter().find(|g| g.config == base).map(|g| {
+            let mut p = g.summary(None);
+            p.confirmed.extend(comparisons_production_fails(&p, &changes, &verdicts));
+            p
+        });
+        let root_cause = root_cause(&verdicts, &runs, production.as_ref(), base);
         let look = Look::Run;
         Diagnosis {
             look,
@@ -112,7 +117,7 @@ impl Diagnosis {
                 v
             })
             .collect();
-        let root_cause = root_cause(&verdicts, &runs, None);
+        let root_cause = root_cause(&verdicts, &runs, None, RunConfig::PRODUCTION);
         let (matrix, production, changes) = (None, None, vec![]);
         let look = Look::Inspect;
         Diagnosis {
@@ -144,10 +149,20 @@ impl Diagnosis {
         }
     }
 
+    /// The production configuration of these runs (the profile may name its own).
+    pub(crate) fn production_config(&self) -> RunConfig {
+        production_of(self.matrix.as_ref())
+    }
+
     /// True when some run failed: a hypothesis confirmed in runs that all stayed healthy reproduced nothing.
     pub(crate) fn reproduced(&self) -> bool {
         self.runs.iter().any(|r| !r.outcome.healthy)
     }
+}
+
+/// The first configuration of the matrix is production; reports saved without a matrix ran the default one.
+fn production_of(matrix: Option<&Matrix>) -> RunConfig {
+    matrix.and_then(|m| m.configurations.first().copied()).unwrap_or(RunConfig::PRODUCTION)
 }
 
 /// The runs of one configuration, and the verdicts they give on their own.
@@ -238,8 +253,8 @@ pub(crate) struct ConfigSummary {
 }
 
 /// The configurations whose outcomes differ from production's. Without production, none.
-fn changes(groups: &[Group], verdicts: &[Verdict]) -> Vec<ConfigSummary> {
-    let Some(production) = groups.iter().find(|g| g.config == RunConfig::PRODUCTION) else { return vec![] };
+fn changes(groups: &[Group], verdicts: &[Verdict], base: RunConfig) -> Vec<ConfigSummary> {
+    let Some(production) = groups.iter().find(|g| g.config == base) else { return vec![] };
     groups
         .iter()
         .filter(|g| g.config != production.config && g.labels() != production.labels())
@@ -265,25 +280,53 @@ fn changes(groups: &[Group], verdicts: &[Verdict]) -> Vec<ConfigSummary> {
 /// Consequences told after the first cause at most; the others are named.
 const CHAINED_MAX: usize = 1;
 
+/// The comparative hypotheses (H3...) that explain production's own failure: confirmed, and production fails
+/// where a configuration changed in their dimension alone is healthy.
+fn comparisons_production_fails(
+    production: &ConfigSummary,
+    changes: &[ConfigSummary],
+    verdicts: &[Verdict],
+) -> Vec<&'static str> {
+    if production.healthy {
+        return vec![];
+    }
+    let healthy_when_changed_in = |dim| {
+        changes.iter().any(|c| c.healthy && c.config.differences(&production.config) == [dim])
+    };
+    verdicts
+        .iter()
+        .filter(|v| v.status == Status::Confirmed && v.compares.is_some_and(healthy_when_changed_in))
+        .map(|v| v.id)
+        .collect()
+}
+
 /// One to three sentences: the confirmed hypotheses that explain production's failure, causes first, each with
 /// the fact that decided it; then what the worker said and did as it failed, from a run that kept its output.
 /// When production was healthy or not run, the hypotheses confirmed anywhere, said as such.
-fn root_cause(verdicts: &[Verdict], runs: &[RunRecord], production: Option<&ConfigSummary>) -> Option<String> {
+fn root_cause(
+    verdicts: &[Verdict],
+    runs: &[RunRecord],
+    production: Option<&ConfigSummary>,
+    base: RunConfig,
+) -> Option<String> {
     let failed_in_production = production.filter(|p| !p.healthy);
     let mut confirmed: Vec<&Verdict> = verdicts
         .iter()
         .filter(|v| v.status == Status::Confirmed)
         .filter(|v| failed_in_production.is_none_or(|p| p.confirmed.contains(&v.id)))
         .collect();
-    confirmed.sort_by_key(|v| v.causal_rank);
+    // What production's own runs confirm leads, then causes before consequences.
+    let in_production = |v: &Verdict| production.is_some_and(|p| p.confirmed.contains(&v.id));
+    confirmed.sort_by_key(|v| (!in_production(v), v.causal_rank));
     let (first, rest) = confirmed.split_first()?;
     let tag = |v: &Verdict| v.rate.map_or(v.id.to_string(), |r| format!("{}, {r}", v.id));
     let mut text = match production {
+        Some(p) if p.healthy && in_production(first) => format!("Production ends healthy, yet: {}", first.title),
         Some(p) if p.healthy => format!("Outside production: {}", first.title),
         _ => capitalize(first.title),
     };
     text.push_str(&format!(" ({}): {}", tag(first), first.fact));
-    let words = last_words(runs, failed_in_production);
+    let words = last_words(runs, failed_in_production, base);
     // A fact that only quotes the line the worker's last words quote is told once, there, with its context.
     let told = |v: &Verdict| {
         words
@@ -309,7 +352,7 @@ fn root_cause(verdicts: &[Verdict], runs: &[RunRecord], production: Option<&Conf
 /// What the worker wrote after it said it was listening (or, without such a line, its last line) and how it
 /// ended, in a failing run that kept its output (one that failed as production did, when production failed); and
 /// whether production throws that output away. Also the line quoted.
-fn last_words(runs: &[RunRecord], production: Option<&ConfigSummary>) -> Option<(String, String)> {
+fn last_words(runs: &[RunRecord], production: Option<&ConfigSummary>, base: RunConfig) -> Option<(String, String)> {
     let failing_with_lines =
         || runs.iter().filter(|r| !r.outcome.healthy && !r.config.discards_output() && has_lines(r));
     let like_production = |r: &&RunRecord| production.is_some_and(|p| p.outcome.contains(r.outcome.label.as_str()));
@@ -324,10 +367,14 @@ fn last_words(runs: &[RunRecord], production: Option<&ConfigSummary>) -> Option<
         Some(line) => ("after \"listening\" the worker wrote", line),
         None => ("the worker's last line was", run.events.iter().rev().find(|e| is_line(e) && e.t_us <= end)?),
     };
-    let config = run.config.change_from(&RunConfig::PRODUCTION);
+    // A last line that only says it listens tells nothing the verdicts do not.
+    if listening.is_some_and(|l| std::ptr::eq(l, line)) {
+        return None;
+    }
+    let config = if run.config == base { "production".to_string() } else { run.config.change_from(&base) };
     let mut text = format!("In run {} ({config}), {said} {}", run.id, quote(line));
     // How it ended is the outcome the head already says; that production never shows the line is new.
-    if runs.iter().any(|r| r.config == RunConfig::PRODUCTION && r.config.discards_output()) {
+    if runs.iter().any(|r| r.config == base && r.config.discards_output()) {
         text.push_str("; production discards it");
     }
     text.push('.');

@@ -250,7 +250,7 @@ fn diagnose(
     let runtimes = runner::runtime::find_installed(&profile);
     let substitutes = runner::runtime::substitutes(&profile, &real, &runtimes);
     let user = opts.user.as_deref().map(resolve_user).transpose()?;
-    let configurations = matrix::configurations(opts.matrix, &opts.vary, &substitutes, user);
+    let configurations = matrix::configurations(opts.matrix, &opts.vary, &substitutes, user, profile.production);
     let (matrix, configs) = shard::Matrix::new(configurations, opts.repeat as usize).split(opts.shard);
     before_runs(&matrix)?;
     if let (Some(shard), true) = (opts.shard, configs.is_empty()) {

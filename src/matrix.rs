@@ -30,15 +30,18 @@ pub(crate) fn expand(
     runtimes: &[Runtime],
     user: Option<u32>,
 ) -> Vec<RunConfig> {
-    crate::shard::Matrix::new(configurations(kind, vary, runtimes, user), repeat).all_runs().map(|(_, c)| c).collect()
+    let configurations = configurations(kind, vary, runtimes, user, RunConfig::PRODUCTION);
+    crate::shard::Matrix::new(configurations, repeat).all_runs().map(|(_, c)| c).collect()
 }
 
-/// The distinct configurations of a matrix, in the order [`expand`] runs them (before the repeats).
+/// The distinct configurations of a matrix around `production` (the profile's, or the hook's launch), in the
+/// order [`expand`] runs them (before the repeats).
 pub(crate) fn configurations(
     kind: MatrixKind,
     vary: &[Dimension],
     runtimes: &[Runtime],
     user: Option<u32>,
+    production: RunConfig,
 ) -> Vec<RunConfig> {
     let dims: Vec<Dimension> = if vary.is_empty() {
         Dimension::ALL.to_vec()
@@ -46,8 +49,8 @@ pub(crate) fn configurations(
         Dimension::ALL.into_iter().filter(|d| vary.contains(d)).collect()
     };
     let configs = match kind {
-        MatrixKind::Quick => quick(&dims),
-        MatrixKind::Full => full(&dims),
+        MatrixKind::Quick => quick(&dims, production),
+        MatrixKind::Full => full(&dims, production),
     };
     let runtimes = if dims.contains(&Dimension::Runtime) { runtimes } else { &[] };
     let under = |runtime| configs.iter().map(move |c| RunConfig { runtime, ..*c });
@@ -55,7 +58,7 @@ pub(crate) fn configurations(
         std::iter::once(Runtime::AsWritten).chain(runtimes.iter().copied()).flat_map(under).collect();
     if let Some(uid) = user {
         let as_user: Vec<RunConfig> = match kind {
-            MatrixKind::Quick => vec![RunConfig { user: RunAs::Uid(uid), ..RunConfig::PRODUCTION }],
+            MatrixKind::Quick => vec![RunConfig { user: RunAs::Uid(uid), ..production }],
             MatrixKind::Full => all.iter().map(|c| RunConfig { user: RunAs::Uid(uid), ..*c }).collect(),
         };
         all.extend(as_user);
@@ -63,8 +66,17 @@ pub(crate) fn configurations(
     all
 }
 
-/// The other values of a dimension, production's first.
+/// The values of a dimension, `config`'s own first.
 fn variants(config: RunConfig, dim: Dimension) -> Vec<RunConfig> {
+    let mut all = values(config, dim);
+    if let Some(own) = all.iter().position(|c| *c == config) {
+        all[..=own].rotate_right(1);
+    }
+    all
+}
+
+/// The values of a dimension, in matrix order.
+fn values(config: RunConfig, dim: Dimension) -> Vec<RunConfig> {
     match dim {
         Dimension::Spawn => {
             [SpawnMode::Detached, SpawnMode::Attached].map(|spawn| RunConfig { spawn, ..config }).to_vec()
@@ -82,8 +94,7 @@ fn variants(config: RunConfig, dim: Dimension) -> Vec<RunConfig> {
 }
 
 /// The seed's own method: production, then one factor changed at a time.
-fn quick(dims: &[Dimension]) -> Vec<RunConfig> {
-    let prod = RunConfig::PRODUCTION;
+fn quick(dims: &[Dimension], prod: RunConfig) -> Vec<RunConfig> {
     let mut all = vec![prod];
     for &dim in dims {
         all.extend(variants(prod, dim).into_iter().filter(|c| *c != prod));
@@ -92,8 +103,8 @@ fn quick(dims: &[Dimension]) -> Vec<RunConfig> {
 }
 
 /// Every combination of the dimensions, production first (it is the first value of each).
-fn full(dims: &[Dimension]) -> Vec<RunConfig> {
-    let mut all = vec![RunConfig::PRODUCTION];
+fn full(dims: &[Dimension], production: RunConfig) -> Vec<RunConfig> {
+    let mut all = vec![production];
     for &dim in dims {
         all = all.into_iter().flat_map(|c| variants(c, dim)).collect();
     }
@@ -191,5 +202,19 @@ mod tests {
             assert_eq!(b.runtime, Runtime::Bun);
         }
         assert_eq!(expand(MatrixKind::Quick, &[Dimension::Stdio], 1, &[Runtime::Bun], None).len(), 4);
+    }
+
+    #[test]
+    fn a_profile_production_comes_first_and_the_matrix_varies_around_it() {
+        let production = c(SpawnMode::Attached, Lifecycle::Stays, StdioMode::File, 1);
+        let quick = configurations(MatrixKind::Quick, &[], &[], None, production);
+        assert_eq!(quick[0], production);
+        assert!(quick[1..].iter().all(|q| q.differences(&production).len() == 1), "{quick:?}");
+        let full = configurations(MatrixKind::Full, &[], &[], None, production);
+        assert_eq!(full[0], production);
+        let mut unique = full.clone();
+        unique.sort_by_key(|c| format!("{c}"));
+        unique.dedup();
+        assert_eq!((full.len(), unique.len()), (32, 32), "every combination once");
     }
 }

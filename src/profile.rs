@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 use serde::Deserialize;
-use sockdiag_probes::Runtime;
+use sockdiag_probes::{Lifecycle, RunConfig, Runtime, SpawnMode, StdioMode};
 
 use crate::error::{usage, UsageError};
 use crate::observers::output::Markers;
@@ -27,6 +27,36 @@ struct ProfileFile {
     health: Option<HealthSection>,
     #[serde(default)]
     observe: ObserveSection,
+    #[serde(default)]
+    production: ProductionSection,
+}
+
+/// `[production]`: how the worker is launched in real life, when not the way a hook launches it (detached, the
+/// launcher exits, stdio ignored, one launch). The matrix varies around it and the answer leads with it.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+struct ProductionSection {
+    spawn: Option<SpawnMode>,
+    lifecycle: Option<Lifecycle>,
+    stdio: Option<StdioMode>,
+    launches: Option<u8>,
+}
+
+impl ProductionSection {
+    fn config(&self, source: &str) -> anyhow::Result<RunConfig> {
+        let base = RunConfig::PRODUCTION;
+        let launches = self.launches.unwrap_or(base.launches);
+        if !(1..=2).contains(&launches) {
+            return usage(format!("profile {source}: production.launches must be 1 or 2, not {launches}"));
+        }
+        Ok(RunConfig {
+            spawn: self.spawn.unwrap_or(base.spawn),
+            lifecycle: self.lifecycle.unwrap_or(base.lifecycle),
+            stdio: self.stdio.unwrap_or(base.stdio),
+            launches,
+            ..base
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -148,6 +178,8 @@ pub(crate) struct Profile {
     pub(crate) markers: Markers,
     pub(crate) database: Option<DatabaseSection>,
     pub(crate) observe: ObserveSection,
+    /// The configuration the worker runs in for real (`[production]`), first in the matrix.
+    pub(crate) production: RunConfig,
     /// Some template uses `{port}`: each run needs a free port of its own.
     pub(crate) uses_port: bool,
 }
@@ -250,6 +282,7 @@ impl Profile {
         let uses_port = text.contains("{port}");
         let runtimes = parse_runtimes(&file.worker.runtimes, text, source)?;
         let data_dir = file.data_dir.unwrap_or_else(|| "{home}/.{name}".replace("{name}", &file.name));
+        let production = file.production.config(source)?;
         Ok(Profile {
             name: file.name,
             source: source.to_string(),
@@ -263,6 +296,7 @@ impl Profile {
             markers,
             database: file.database,
             observe: file.observe,
+            production,
             uses_port,
         })
     }
@@ -467,6 +501,20 @@ mod tests {
         let EndpointTemplate::Unix(path) = &p.endpoint else { panic!("a Unix endpoint") };
         assert_eq!(vars.expand(path), "/s/data/w-28.sock");
         assert_eq!(vars.expand(&p.data_dir), "/s/home/.w");
+    }
+
+    #[test]
+    fn production_is_the_hooks_launch_unless_the_profile_names_its_own() {
+        assert_eq!(parse(MINIMAL).unwrap().production, RunConfig::PRODUCTION);
+        let own = parse(&format!("{MINIMAL}[production]\nlifecycle = \"stays\"\nstdio = \"pipe-drained\"\n")).unwrap();
+        assert_eq!(
+            own.production,
+            RunConfig { lifecycle: Lifecycle::Stays, stdio: StdioMode::PipeDrained, ..RunConfig::PRODUCTION }
+        );
+        for (bad, named) in [("launches = 3", "launches"), ("stdio = \"tty\"", "tty"), ("shell = true", "shell")] {
+            let err = parse(&format!("{MINIMAL}[production]\n{bad}\n")).err().unwrap().to_string();
+            assert!(err.contains(named), "{bad}: {err}");
+        }
     }
 
     const TCP: &str = concat!(

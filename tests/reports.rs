@@ -336,3 +336,32 @@ fn worker_escape_sequences_never_reach_the_terminal_nor_the_report() {
     assert!(!tty.contains("\x1b]") && !tty.contains("\x1b[2J") && !tty.contains('\x07'), "{tty}");
     assert_escaped_but_shown(&colourless, "terminal table");
 }
+
+/// A profile whose production pipes the worker's output to a launcher that leaves: the matrix varies around that
+/// launch, and the answer leads with its failure and the comparison that explains it.
+#[test]
+fn a_profile_names_its_own_production_and_the_answer_leads_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = root().join("fixtures/profiles");
+    let text = std::fs::read_to_string(profiles.join("die-with-launcher.toml")).unwrap();
+    let text = text.replace("{profile_dir}", profiles.to_str().unwrap()).replace(
+        "seed_sql = \"schema.sql\"",
+        &format!("seed_sql = {:?}", profiles.join("schema.sql").to_str().unwrap()),
+    );
+    let profile = dir.path().join("piped-production.toml");
+    std::fs::write(&profile, format!("{text}\n[production]\nstdio = \"pipe-drained\"\n")).unwrap();
+    let out =
+        sockdiag(&["run", "--session", "28", "--profile", profile.to_str().unwrap(), "--launcher-exit-ms", "300"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let head = head(&text).replace("\n  ", " ");
+    let lines: Vec<&str> = head.lines().collect();
+    assert!(
+        lines[1].starts_with("Production (detached, launcher exits, stdio pipe-drained, 1 launch): reachable, then killed by SIGPIPE (13)"),
+        "{head}"
+    );
+    assert!(lines[2].starts_with("Root cause: Stdio piping interferes (H3)"), "{head}");
+    assert!(lines.iter().any(|l| l.starts_with("Changes when") && l.contains("stdio ignore") && l.contains(": healthy")), "{head}");
+    let table_first_row = text.lines().find(|l| l.contains("┆ production")).unwrap_or_default();
+    assert!(table_first_row.contains(" 1 "), "production is run 1: {text}");
+}

@@ -44,9 +44,10 @@ pub enum StdioMode {
     /// `/dev/null`, as `stdio: 'ignore'`.
     Ignore,
     /// A pipe that the launcher reads for as long as it lives (`pipe` in reports saved before the launcher).
-    #[serde(alias = "pipe")]
+    #[serde(alias = "pipe", alias = "pipe-drained")]
     PipeDrained,
     /// A pipe that the launcher holds but never reads: the worker blocks once the pipe buffer is full.
+    #[serde(alias = "pipe-undrained")]
     PipeUndrained,
     /// A file in the sandbox.
     File,

@@ -113,7 +113,7 @@ fn page(d: &Diagnosis) -> Page {
                 timeline: r.events.iter().map(|e| view::timeline_line(&paths, e)).collect(),
             })
             .collect(),
-        hidden: view::hidden_output(&paths, &d.runs),
+        hidden: view::hidden_output(&paths, &d.runs, d.production_config()),
         environment: d.environment.clone(),
     }
 }

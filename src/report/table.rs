@@ -3,7 +3,7 @@
 //! terminal's width (80 columns off a terminal).
 
 use comfy_table::{presets, Cell, Color, ColumnConstraint, ContentArrangement, Table, Width};
-use sockdiag_probes::{RunConfig, Status, Verdict};
+use sockdiag_probes::{Status, Verdict};
 
 use super::answer;
 use super::view::{self, Paths};
@@ -105,11 +105,12 @@ fn new_table(header: &[&str], style: Style) -> Table {
 /// configuration said as its change from production.
 fn runs_table(d: &Diagnosis, style: Style) -> Table {
     let mut t = new_table(&["runs", "configuration", "outcome"], style);
+    let production = d.production_config();
     for g in view::groups(&d.runs) {
-        let config = match (d.look, *g.config == RunConfig::PRODUCTION) {
+        let config = match (d.look, *g.config == production) {
             (Look::Inspect, _) => "live system, nothing spawned".to_string(),
             (Look::Run, true) => "production".to_string(),
-            (Look::Run, false) => g.config.change_from(&RunConfig::PRODUCTION),
+            (Look::Run, false) => g.config.change_from(&production),
         };
         let healthy = g.runs.iter().all(|r| r.outcome.healthy);
         let mut outcome = Cell::new(view::visible(&crate::diagnosis::outcome_rates(&g.runs)));

@@ -117,8 +117,8 @@ pub(super) struct SeenOutput {
 }
 
 /// What the production configuration's stdio throws away, from the runs that kept the worker's output.
-pub(super) fn hidden_output(paths: &Paths, runs: &[RunRecord]) -> HiddenOutput {
-    let production = runs.iter().find(|r| r.config == RunConfig::PRODUCTION);
+pub(super) fn hidden_output(paths: &Paths, runs: &[RunRecord], base: RunConfig) -> HiddenOutput {
+    let production = runs.iter().find(|r| r.config == base);
     let discarded = production.is_some_and(|p| p.config.discards_output());
     let mut seen: Vec<SeenOutput> = Vec::new();
     let mut texts: Vec<Vec<String>> = Vec::new();
@@ -196,7 +196,7 @@ mod tests {
     #[test]
     fn hidden_output_is_shown_once_for_runs_that_said_the_same() {
         let d = recorded();
-        let hidden = hidden_output(&Paths::of(&d), &d.runs);
+        let hidden = hidden_output(&Paths::of(&d), &d.runs, d.production_config());
         assert!(hidden.discarded);
         // Runs 4 (a pipe its launcher read until it left) and 6 (a file) kept the output and said the same lines
         // (up to pids and clocks): shown once; run 5's pipe was never read.
