@@ -290,9 +290,8 @@ fn comparisons_production_fails(
     if production.healthy {
         return vec![];
     }
-    let healthy_when_changed_in = |dim| {
-        changes.iter().any(|c| c.healthy && c.config.differences(&production.config) == [dim])
-    };
+    let healthy_when_changed_in =
+        |dim| changes.iter().any(|c| c.healthy && c.config.differences(&production.config) == [dim]);
     verdicts
         .iter()
         .filter(|v| v.status == Status::Confirmed && v.compares.is_some_and(healthy_when_changed_in))

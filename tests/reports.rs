@@ -361,7 +361,10 @@ fn a_profile_names_its_own_production_and_the_answer_leads_with_it() {
         "{head}"
     );
     assert!(lines[2].starts_with("Root cause: Stdio piping interferes (H3)"), "{head}");
-    assert!(lines.iter().any(|l| l.starts_with("Changes when") && l.contains("stdio ignore") && l.contains(": healthy")), "{head}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("Changes when") && l.contains("stdio ignore") && l.contains(": healthy")),
+        "{head}"
+    );
     let table_first_row = text.lines().find(|l| l.contains("┆ production")).unwrap_or_default();
     assert!(table_first_row.contains(" 1 "), "production is run 1: {text}");
 }

@@ -429,6 +429,17 @@ impl Outcome {
         let stop = events.harness_stop_us();
         let mut servers: Vec<i32> = events.listeners().iter().map(|l| l.1).collect();
         servers.extend(events.tcp_listeners().iter().map(|l| l.1));
+        // A listening socket is shared by every process that inherited it: the one seen holding it at the end
+        // (a daemon's forked server, found after its parent) serves as much as the one first seen binding it.
+        servers.extend(
+            events
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    EventKind::PathHolder { holder: Some(h), .. } if h.listening => Some(h.pids.clone()),
+                    _ => None,
+                })
+                .flatten(),
+        );
         let live_at_end: Vec<i32> = events
             .iter()
             .filter_map(|e| match &e.kind {
@@ -473,5 +484,50 @@ impl Outcome {
             (false, false, None) => "alive, never reachable".to_string(),
         };
         Outcome { reachable, healthy, exit, label }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testkit::{run, SOCKET};
+    use crate::{ConnectResult, EventKind, ExitStatus, FileType, Holder, RunConfig};
+
+    /// A daemon's first process binds, forks and exits 0; the scan saw only it bind, the end saw its child hold the
+    /// listener: the parent's exit is a handover, not the worker's end.
+    #[test]
+    fn a_forked_server_found_only_at_the_end_took_the_listener_over() {
+        let connect = |t| {
+            (
+                t,
+                EventKind::Connect {
+                    path: SOCKET.into(),
+                    result: ConnectResult::Connected,
+                    detail: "connected".into(),
+                    peer: Some(10),
+                },
+            )
+        };
+        let holder = Holder { socket_inode: 7, listening: true, pids: vec![11] };
+        let r = run(
+            1,
+            RunConfig::PRODUCTION,
+            vec![
+                (10, EventKind::SocketBound { pid: 10, inode: 7, path: SOCKET.into(), listening: true }),
+                connect(20),
+                (30, EventKind::Exited { pid: 10, status: ExitStatus::Code(0) }),
+                connect(200),
+                (210, EventKind::PathHolder { path: SOCKET.into(), file_inode: 3, holder: Some(holder) }),
+                (
+                    211,
+                    EventKind::EndState { path: SOCKET.into(), file_type: Some(FileType::Socket), live_pids: vec![11] },
+                ),
+                (212, EventKind::HarnessStop { how: "SIGTERM to pids [11]".into() }),
+            ],
+        );
+        assert!(run_healthy(&r), "{:?}", r.outcome);
+    }
+
+    fn run_healthy(r: &crate::RunRecord) -> bool {
+        r.outcome.healthy && r.outcome.exit.is_none()
     }
 }
