@@ -1,5 +1,6 @@
 //! sockdiag: cli → profile → matrix → runner (sandbox, launcher, observers) → probes → report.
 
+mod arg_error;
 mod check;
 mod cli;
 mod confine;
@@ -22,27 +23,17 @@ mod visible;
 
 use std::path::Path;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use cli::{CheckArgs, Cli, Command, Format, InspectArgs, MergeArgs, RenderArgs, RunArgs, RunOptions};
 use context::Environment;
 use diagnosis::Diagnosis;
-use error::{exit_code, EXIT_DIFFERS, EXIT_HEALTHY, EXIT_REPRODUCED, EXIT_USAGE};
+use error::{exit_code, EXIT_DIFFERS, EXIT_HEALTHY, EXIT_REPRODUCED};
 use profile::Profile;
 use report::Style;
 
 fn main() {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) if e.use_stderr() => {
-            // One line naming the bad input; `--help` has the rest.
-            let msg = e.to_string();
-            let line = msg.lines().next().unwrap_or("bad arguments").trim_start_matches("error: ");
-            eprintln!("sockdiag: {}", visible::visible(line));
-            std::process::exit(EXIT_USAGE);
-        }
-        Err(e) => e.exit(),
-    };
+    let cli = Cli::try_parse().unwrap_or_else(|e| arg_error::exit(e, Cli::command().get_styles()));
     let code = match dispatch(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -73,12 +64,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             Ok(EXIT_HEALTHY)
         }
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut <Cli as clap::CommandFactory>::command(),
-                "sockdiag",
-                &mut std::io::stdout(),
-            );
+            clap_complete::generate(shell, &mut Cli::command(), "sockdiag", &mut std::io::stdout());
             Ok(EXIT_HEALTHY)
         }
         Command::Man { dir } => man(dir.as_deref()),
@@ -166,7 +152,7 @@ fn merge(args: MergeArgs) -> anyhow::Result<i32> {
 
 /// `sockdiag man`: the page of sockdiag on stdout, or every command's page written into `dir`.
 fn man(dir: Option<&Path>) -> anyhow::Result<i32> {
-    let command = <Cli as clap::CommandFactory>::command();
+    let command = Cli::command();
     match dir {
         Some(dir) => {
             std::fs::create_dir_all(dir)
