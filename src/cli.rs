@@ -127,6 +127,9 @@ pub(crate) struct RunOptions {
     /// Print at most one line on stdout (run: the root cause; check: the differences); the exit code says the rest
     #[arg(long, short)]
     pub(crate) quiet: bool,
+    /// Print every verdict with its evidence, and every run, after the answer
+    #[arg(long)]
+    pub(crate) verbose: bool,
     /// Also run the worker as this user (name or uid; sockdiag must run as root): adds the permission dimension
     #[arg(long, value_name = "NAME")]
     pub(crate) user: Option<String>,
@@ -161,10 +164,11 @@ impl RunOptions {
             user,
             shard,
             // Left out: they change where the results go and how much is printed, not what is run or observed.
-            // `--report` would overwrite the reporter's file; `--quiet` would hide the diagnosis; `--keep-sandbox`
-            // only keeps the run's files on disk afterwards.
+            // `--report` would overwrite the reporter's file; `--quiet` would hide the diagnosis, `--verbose` only
+            // adds to it; `--keep-sandbox` only keeps the run's files on disk afterwards.
             report: _,
             quiet: _,
+            verbose: _,
             keep_sandbox: _,
         } = self;
         let mut args = ArgList::default();
