@@ -40,7 +40,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Spawn the worker under a matrix of configurations and diagnose it
     Run(RunArgs),
-    /// Run, then compare each verdict's status with a saved JSON report (exit 0 same, 1 different, 2 bad baseline)
+    /// Run, then compare each verdict's status with a saved JSON report (exit 0 same, 1 different, 2 bad baseline);
+    /// takes every option of `run`
     Check(CheckArgs),
     /// Re-judge the runs of a saved JSON report with this version's probes and print it in another format
     Render(RenderArgs),
@@ -244,6 +245,9 @@ pub(crate) struct CheckArgs {
     pub(crate) update_baseline: bool,
     #[command(flatten)]
     pub(crate) run: RunOptions,
+    /// Also print this run's report on stdout, as `run` does; the comparison then goes to stderr
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<Format>,
 }
 
 #[derive(Args)]
@@ -301,5 +305,42 @@ fn parse_session(s: &str) -> Result<u64, String> {
     match s.parse::<u64>() {
         Ok(n) if n > 0 => Ok(n),
         _ => Err("the session must be a positive integer".to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    /// The options of a subcommand: long name and short letter.
+    fn options(name: &str) -> Vec<(Option<String>, Option<char>)> {
+        let cli = Cli::command();
+        let command = cli.find_subcommand(name).unwrap_or_else(|| panic!("no {name}"));
+        command.get_arguments().map(|a| (a.get_long().map(str::to_string), a.get_short())).collect()
+    }
+
+    #[test]
+    fn check_takes_every_option_of_run() {
+        let check = options("check");
+        let missing: Vec<_> = options("run").into_iter().filter(|o| !check.contains(o)).collect();
+        assert_eq!(missing, [], "`check` should take every option `run` takes");
+    }
+
+    #[test]
+    fn verbose_and_format_parse_for_run_and_check() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}")).command;
+        let Command::Run(run) = parse(&["sockdiag", "run", "--session", "1", "--verbose", "--format", "json"]) else {
+            unreachable!()
+        };
+        assert!(run.options.verbose && run.format == Format::Json);
+        let check = ["sockdiag", "check", "--baseline", "b.json", "--session", "1", "--verbose", "--format", "junit"];
+        let Command::Check(check) = parse(&check) else { unreachable!() };
+        assert!(check.run.verbose && check.format == Some(Format::Junit));
+        let Command::Check(plain) = parse(&["sockdiag", "check", "--baseline", "b.json", "--session", "1"]) else {
+            unreachable!()
+        };
+        assert!(!plain.run.verbose && plain.format.is_none(), "without --format, check prints only the comparison");
     }
 }

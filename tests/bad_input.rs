@@ -87,6 +87,70 @@ fn argument_errors_are_styled_on_a_terminal_and_what_they_quote_stays_escaped() 
     assert!(plain.contains("error:") && !plain.contains('\x1b'), "never with NO_COLOR: {plain:?}");
 }
 
+/// A value for every option of `run`: `check` must take each of them.
+const RUN_OPTIONS: &[(&str, Option<&str>)] = &[
+    ("--profile", Some("fixtures/profiles/healthy.toml")),
+    ("--matrix", Some("full")),
+    ("--vary", Some("spawn,stdio")),
+    ("--launcher-exit-ms", Some("300")),
+    ("--repeat", Some("3")),
+    ("--jobs", Some("4")),
+    ("--report", Some("report.md")),
+    ("--keep-sandbox", None),
+    ("--settle-ms", Some("25")),
+    ("--window-ms", Some("4500")),
+    ("--quiet", None),
+    ("-q", None),
+    ("--verbose", None),
+    ("--user", Some("nobody")),
+    ("--shard", Some("1/2")),
+    ("--format", Some("json")),
+];
+
+/// The options `run -h` lists (the words that open its lines), `--help` and the session left out.
+fn options_of_run() -> Vec<String> {
+    let out = sockdiag(&["run", "-h"]);
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines = help.lines().map(str::trim_start).filter(|l| l.starts_with('-'));
+    let words = lines.flat_map(|l| l.split_whitespace().take_while(|w| w.starts_with('-')));
+    let options = words.map(|w| w.trim_end_matches(',').to_string());
+    options.filter(|o| !["--help", "-h", "--session"].contains(&o.as_str())).collect()
+}
+
+#[test]
+fn check_takes_every_option_of_run() {
+    let mut listed = options_of_run();
+    let mut known: Vec<&str> = RUN_OPTIONS.iter().map(|(name, _)| *name).collect();
+    listed.sort();
+    known.sort();
+    assert_eq!(listed, known, "RUN_OPTIONS should give a value to each option of `run`");
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-baseline.json");
+    for (name, value) in RUN_OPTIONS {
+        let mut args = vec!["check", "--baseline", missing.to_str().unwrap(), "--session", "28", name];
+        args.extend(value);
+        // The baseline is read before anything runs: its error means every argument before it parsed.
+        expect_usage_error(&args, &format!("--baseline {}", missing.display()));
+    }
+    let mut all = vec!["check", "--baseline", missing.to_str().unwrap(), "--session", "28"];
+    all.extend(
+        RUN_OPTIONS
+            .iter()
+            .filter(|(name, _)| *name != "-q")
+            .flat_map(|(name, value)| std::iter::once(*name).chain(*value)),
+    );
+    expect_usage_error(&all, "no-baseline.json");
+}
+
+#[test]
+fn check_says_in_its_help_that_it_takes_the_run_options() {
+    let out = sockdiag(&["check", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("takes every option of `run`"), "{help}");
+    let top = String::from_utf8_lossy(&sockdiag(&["--help"]).stdout).into_owned();
+    assert!(top.contains("takes every option of `run`"), "{top}");
+}
+
 #[test]
 fn sessions_that_are_not_positive_integers() {
     for bad in ["abc", "-1", "0", "28; rm -rf /", "99999999999999999999"] {
