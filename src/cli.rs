@@ -39,9 +39,11 @@ pub(crate) struct Cli {
 #[derive(Subcommand)]
 pub(crate) enum Command {
     /// Spawn the worker under a matrix of configurations and diagnose it
+    #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
     /// Run, then compare each verdict's status with a saved JSON report (exit 0 same, 1 different, 2 bad baseline);
     /// takes every option of `run`
+    #[command(after_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
     /// Re-judge the runs of a saved JSON report with this version's probes and print it in another format
     Render(RenderArgs),
@@ -49,6 +51,7 @@ pub(crate) enum Command {
     Merge(MergeArgs),
     /// Look at the live system (processes, sockets, the expected path, its directory, the session row) and
     /// diagnose what one look can decide; spawns nothing
+    #[command(after_help = INSPECT_EXAMPLES)]
     Inspect(InspectArgs),
     /// List the hypotheses
     Probes,
@@ -78,6 +81,32 @@ pub(crate) enum Command {
     #[command(name = "__keep", hide = true)]
     Keep { cgroup: PathBuf },
 }
+
+const RUN_EXAMPLES: &str = "Examples:\n  \
+    sockdiag run --session 28 --profile fixtures/profiles/crash-cleanup.toml\n  \
+    sockdiag run --session 28 --profile my-worker.toml --matrix full --repeat 3 --jobs 4\n  \
+    sockdiag run --session 28 --profile my-worker.toml --format json > report.json\n  \
+    sockdiag run --session 28 --profile my-worker.toml --report report.md\n  \
+    sockdiag run --session 28 --profile my-worker.toml --verbose\n\n\
+    Exit codes: 0 healthy in every configuration, 1 failure reproduced, 2 bad input, 3 internal error.";
+
+const CHECK_EXAMPLES: &str = "Examples:\n  \
+    sockdiag run --session 28 --profile my-worker.toml --matrix full --repeat 3 --report baseline.json\n  \
+    sockdiag check --baseline baseline.json --session 28 --profile my-worker.toml --matrix full --repeat 3\n  \
+    sockdiag check --baseline baseline.json --session 28 --profile my-worker.toml --quiet --report now.json\n  \
+    sockdiag check --baseline baseline.json --session 28 --profile my-worker.toml --format junit > check.xml\n  \
+    sockdiag check --baseline baseline.json --session 28 --profile my-worker.toml --update-baseline\n\n\
+    The run records the baseline where the worker behaves; each check runs the same matrix again and compares. \
+    Every option of `run` works with `check`.\n\
+    Exit codes: 0 the same verdicts as the baseline (or the baseline written), 1 some verdict differs, 2 bad input \
+    or a bad baseline, 3 internal error.";
+
+const INSPECT_EXAMPLES: &str = "Examples:\n  \
+    sockdiag inspect --session 28                  # the installed claude-mem worker, as it runs now\n  \
+    sockdiag inspect --session 28 --profile my-worker.toml\n  \
+    sockdiag inspect --session 28 --profile my-worker.toml --format json --report inspect.md\n\n\
+    Exit codes: 0 the socket is reachable and nothing is confirmed, 1 it is not or a hypothesis is confirmed, \
+    2 bad input, 3 internal error.";
 
 #[derive(Args)]
 pub(crate) struct RunArgs {

@@ -87,6 +87,24 @@ fn argument_errors_are_styled_on_a_terminal_and_what_they_quote_stays_escaped() 
     assert!(plain.contains("error:") && !plain.contains('\x1b'), "never with NO_COLOR: {plain:?}");
 }
 
+#[test]
+fn help_and_version_go_to_stdout_with_exit_0() {
+    for command in ["run", "check", "inspect"] {
+        for help in ["--help", "-h"] {
+            let out = sockdiag(&[command, help]);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(out.status.code(), Some(0), "{command} {help}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(stdout.contains("\nExamples:\n"), "{command} {help} has examples:\n{stdout}");
+            assert!(stdout.contains(&format!("  sockdiag {command} --")), "{command} {help}: its own:\n{stdout}");
+            assert!(stdout.contains("Exit codes: 0 "), "{command} {help} says its exit codes:\n{stdout}");
+            assert!(out.stderr.is_empty(), "{command} {help}");
+        }
+    }
+    let out = sockdiag(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("sockdiag "));
+}
+
 /// A value for every option of `run`: `check` must take each of them.
 const RUN_OPTIONS: &[(&str, Option<&str>)] = &[
     ("--profile", Some("fixtures/profiles/healthy.toml")),
