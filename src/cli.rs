@@ -39,8 +39,11 @@ pub(crate) struct Cli {
 #[derive(Subcommand)]
 pub(crate) enum Command {
     /// Spawn the worker under a matrix of configurations and diagnose it
+    #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
-    /// Run, then compare each verdict's status with a saved JSON report (exit 0 same, 1 different, 2 bad baseline)
+    /// Run, then compare each verdict's status with a saved JSON report (exit 0 same, 1 different, 2 bad baseline);
+    /// takes every option of `run`
+    #[command(after_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
     /// Re-judge the runs of a saved JSON report with this version's probes and print it in another format
     Render(RenderArgs),
@@ -48,6 +51,7 @@ pub(crate) enum Command {
     Merge(MergeArgs),
     /// Look at the live system (processes, sockets, the expected path, its directory, the session row) and
     /// diagnose what one look can decide; spawns nothing
+    #[command(after_help = INSPECT_EXAMPLES)]
     Inspect(InspectArgs),
     /// List the hypotheses
     Probes,
@@ -77,6 +81,32 @@ pub(crate) enum Command {
     #[command(name = "__keep", hide = true)]
     Keep { cgroup: PathBuf },
 }
+
+const RUN_EXAMPLES: &str = "Examples:\n  \
+    sockdiag run --session 28 --profile fixtures/profiles/crash-cleanup.toml\n  \
+    sockdiag run --session 28 --profile my-worker.toml --matrix full --repeat 3 --jobs 4\n  \
+    sockdiag run --session 28 --profile my-worker.toml --format json > report.json\n  \
+    sockdiag run --session 28 --profile my-worker.toml --report report.md\n  \
+    sockdiag run --session 28 --profile my-worker.toml --verbose\n\n\
+    Exit codes: 0 healthy in every configuration, 1 failure reproduced, 2 bad input, 3 internal error.";
+
+const CHECK_EXAMPLES: &str = "Examples:\n  \
+    sockdiag run --session 28 --profile my-worker.toml --matrix full --repeat 3 --report baseline.json\n  \
+    sockdiag check --baseline baseline.json --session 28 --profile my-worker.toml --matrix full --repeat 3\n  \
+    sockdiag check --baseline baseline.json --session 28 --profile my-worker.toml --quiet --report now.json\n  \
+    sockdiag check --baseline baseline.json --session 28 --profile my-worker.toml --format junit > check.xml\n  \
+    sockdiag check --baseline baseline.json --session 28 --profile my-worker.toml --update-baseline\n\n\
+    The run records the baseline where the worker behaves; each check runs the same matrix again and compares. \
+    Every option of `run` works with `check`.\n\
+    Exit codes: 0 the same verdicts as the baseline (or the baseline written), 1 some verdict differs, 2 bad input \
+    or a bad baseline, 3 internal error.";
+
+const INSPECT_EXAMPLES: &str = "Examples:\n  \
+    sockdiag inspect --session 28                  # the installed claude-mem worker, as it runs now\n  \
+    sockdiag inspect --session 28 --profile my-worker.toml\n  \
+    sockdiag inspect --session 28 --profile my-worker.toml --format json --report inspect.md\n\n\
+    Exit codes: 0 the socket is reachable and nothing is confirmed, 1 it is not or a hypothesis is confirmed, \
+    2 bad input, 3 internal error.";
 
 #[derive(Args)]
 pub(crate) struct RunArgs {
@@ -127,6 +157,9 @@ pub(crate) struct RunOptions {
     /// Print at most one line on stdout (run: the root cause; check: the differences); the exit code says the rest
     #[arg(long, short)]
     pub(crate) quiet: bool,
+    /// Print every verdict with its evidence, and every run, after the answer
+    #[arg(long)]
+    pub(crate) verbose: bool,
     /// Also run the worker as this user (name or uid; sockdiag must run as root): adds the permission dimension
     #[arg(long, value_name = "NAME")]
     pub(crate) user: Option<String>,
@@ -161,10 +194,11 @@ impl RunOptions {
             user,
             shard,
             // Left out: they change where the results go and how much is printed, not what is run or observed.
-            // `--report` would overwrite the reporter's file; `--quiet` would hide the diagnosis; `--keep-sandbox`
-            // only keeps the run's files on disk afterwards.
+            // `--report` would overwrite the reporter's file; `--quiet` would hide the diagnosis, `--verbose` only
+            // adds to it; `--keep-sandbox` only keeps the run's files on disk afterwards.
             report: _,
             quiet: _,
+            verbose: _,
             keep_sandbox: _,
         } = self;
         let mut args = ArgList::default();
@@ -240,6 +274,9 @@ pub(crate) struct CheckArgs {
     pub(crate) update_baseline: bool,
     #[command(flatten)]
     pub(crate) run: RunOptions,
+    /// Also print this run's report on stdout, as `run` does; the comparison then goes to stderr
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<Format>,
 }
 
 #[derive(Args)]
@@ -297,5 +334,42 @@ fn parse_session(s: &str) -> Result<u64, String> {
     match s.parse::<u64>() {
         Ok(n) if n > 0 => Ok(n),
         _ => Err("the session must be a positive integer".to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    /// The options of a subcommand: long name and short letter.
+    fn options(name: &str) -> Vec<(Option<String>, Option<char>)> {
+        let cli = Cli::command();
+        let command = cli.find_subcommand(name).unwrap_or_else(|| panic!("no {name}"));
+        command.get_arguments().map(|a| (a.get_long().map(str::to_string), a.get_short())).collect()
+    }
+
+    #[test]
+    fn check_takes_every_option_of_run() {
+        let check = options("check");
+        let missing: Vec<_> = options("run").into_iter().filter(|o| !check.contains(o)).collect();
+        assert_eq!(missing, [], "`check` should take every option `run` takes");
+    }
+
+    #[test]
+    fn verbose_and_format_parse_for_run_and_check() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}")).command;
+        let Command::Run(run) = parse(&["sockdiag", "run", "--session", "1", "--verbose", "--format", "json"]) else {
+            unreachable!()
+        };
+        assert!(run.options.verbose && run.format == Format::Json);
+        let check = ["sockdiag", "check", "--baseline", "b.json", "--session", "1", "--verbose", "--format", "junit"];
+        let Command::Check(check) = parse(&check) else { unreachable!() };
+        assert!(check.run.verbose && check.format == Some(Format::Junit));
+        let Command::Check(plain) = parse(&["sockdiag", "check", "--baseline", "b.json", "--session", "1"]) else {
+            unreachable!()
+        };
+        assert!(!plain.run.verbose && plain.format.is_none(), "without --format, check prints only the comparison");
     }
 }

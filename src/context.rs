@@ -169,6 +169,7 @@ mod tests {
             settle_ms: Some(25),
             window_ms: Some(4500),
             quiet: true,
+            verbose: true,
             user: Some("no body".to_string()),
             shard: Some(Shard { index: 2, count: 3 }),
         }
@@ -189,6 +190,7 @@ mod tests {
         RunOptions {
             report: defaults.report,
             quiet: defaults.quiet,
+            verbose: defaults.verbose,
             keep_sandbox: defaults.keep_sandbox,
             ..options.clone()
         }
@@ -212,6 +214,7 @@ mod tests {
             settle_ms,
             window_ms,
             quiet,
+            verbose,
             user,
             shard,
         } = &options;
@@ -227,6 +230,7 @@ mod tests {
         assert_ne!(*settle_ms, defaults.settle_ms);
         assert_ne!(*window_ms, defaults.window_ms);
         assert_ne!(*quiet, defaults.quiet);
+        assert_ne!(*verbose, defaults.verbose);
         assert_ne!(*user, defaults.user);
         assert_ne!(*shard, defaults.shard);
 

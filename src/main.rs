@@ -1,5 +1,6 @@
 //! sockdiag: cli → profile → matrix → runner (sandbox, launcher, observers) → probes → report.
 
+mod arg_error;
 mod check;
 mod cli;
 mod confine;
@@ -22,27 +23,17 @@ mod visible;
 
 use std::path::Path;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use cli::{CheckArgs, Cli, Command, Format, InspectArgs, MergeArgs, RenderArgs, RunArgs, RunOptions};
 use context::Environment;
 use diagnosis::Diagnosis;
-use error::{exit_code, EXIT_DIFFERS, EXIT_HEALTHY, EXIT_REPRODUCED, EXIT_USAGE};
+use error::{exit_code, EXIT_DIFFERS, EXIT_HEALTHY, EXIT_REPRODUCED};
 use profile::Profile;
 use report::Style;
 
 fn main() {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) if e.use_stderr() => {
-            // One line naming the bad input; `--help` has the rest.
-            let msg = e.to_string();
-            let line = msg.lines().next().unwrap_or("bad arguments").trim_start_matches("error: ");
-            eprintln!("sockdiag: {}", visible::visible(line));
-            std::process::exit(EXIT_USAGE);
-        }
-        Err(e) => e.exit(),
-    };
+    let cli = Cli::try_parse().unwrap_or_else(|e| arg_error::exit(e, Cli::command().get_styles()));
     let code = match dispatch(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -73,12 +64,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             Ok(EXIT_HEALTHY)
         }
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut <Cli as clap::CommandFactory>::command(),
-                "sockdiag",
-                &mut std::io::stdout(),
-            );
+            clap_complete::generate(shell, &mut Cli::command(), "sockdiag", &mut std::io::stdout());
             Ok(EXIT_HEALTHY)
         }
         Command::Man { dir } => man(dir.as_deref()),
@@ -100,7 +86,8 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
 }
 
 /// Runs, then compares with the baseline (read first, and matched against the matrix before any run: a bad
-/// baseline costs no run).
+/// baseline costs no run). With `--format`, stdout carries the run's report as `run` prints it, and what `check`
+/// says of the baseline goes to stderr.
 fn check(args: CheckArgs) -> anyhow::Result<i32> {
     let baseline = if args.update_baseline { None } else { Some(check::load(&args.baseline)?) };
     let mut expected = None;
@@ -109,42 +96,55 @@ fn check(args: CheckArgs) -> anyhow::Result<i32> {
         Ok(())
     })?;
     write_report(&diagnosis, args.run.report.as_deref())?;
+    let format = args.format.filter(|_| !args.run.quiet);
+    if let Some(format) = format {
+        print!("{}", report::render(&diagnosis, format, Style::for_stdout())?);
+    }
+    let (say, style): (fn(&str), Style) = match format {
+        Some(_) => (|text| eprint!("{text}"), Style::for_stderr()),
+        None => (|text| print!("{text}"), Style::for_stdout()),
+    };
     let Some(expected) = expected else {
         let json = report::render(&diagnosis, Format::Json, Style::PLAIN)?;
         std::fs::write(&args.baseline, json)
             .map_err(|e| error::UsageError(format!("--baseline {}: {e}", args.baseline.display())))?;
         if !args.run.quiet {
-            println!("sockdiag: baseline written to {}", args.baseline.display());
+            say(&format!("sockdiag: baseline written to {}\n", args.baseline.display()));
         }
         return Ok(EXIT_HEALTHY);
     };
-    Ok(compare(&diagnosis, &expected, &args.baseline, args.run.quiet))
+    let (text, code) = compare(&diagnosis, &expected, &args.baseline, args.run.quiet, style);
+    say(&text);
+    Ok(code)
 }
 
-/// Prints how the verdicts differ from the baseline's (a table, one line with `quiet`, or that they are the same)
-/// and returns `check`'s exit code.
-fn compare(diagnosis: &Diagnosis, expected: &[(String, sockdiag_probes::Status)], path: &Path, quiet: bool) -> i32 {
+/// How the verdicts differ from the baseline's (a table, one line with `quiet`, or that they are the same), and
+/// the exit code of a comparison.
+fn compare(
+    diagnosis: &Diagnosis,
+    expected: &[(String, sockdiag_probes::Status)],
+    path: &Path,
+    quiet: bool,
+    style: Style,
+) -> (String, i32) {
     let diffs = check::compare(expected, &diagnosis.verdicts);
     let rel = |t: &str| report::shown(diagnosis, t);
-    match (diffs.is_empty(), quiet) {
-        (true, true) => {}
+    let text = match (diffs.is_empty(), quiet) {
+        (true, true) => String::new(),
         (true, false) => {
-            println!("sockdiag: the {} verdicts are the same as in {}", diagnosis.verdicts.len(), path.display())
+            format!("sockdiag: the {} verdicts are the same as in {}\n", diagnosis.verdicts.len(), path.display())
         }
-        (false, true) => println!("{}", check::one_line(&diffs)),
+        (false, true) => format!("{}\n", check::one_line(&diffs)),
         (false, false) => {
-            println!("sockdiag: {} verdict(s) differ from {}\n", diffs.len(), path.display());
-            println!("{}", check::table(&diffs, rel, Style::for_stdout()));
+            let mut text = format!("sockdiag: {} verdict(s) differ from {}\n\n", diffs.len(), path.display());
+            text += &format!("{}\n", check::table(&diffs, rel, style));
             if let Some(cause) = &diagnosis.root_cause {
-                println!("\nMost likely root cause now: {}", rel(cause));
+                text += &format!("\nMost likely root cause now: {}\n", rel(cause));
             }
+            text
         }
-    }
-    if diffs.is_empty() {
-        EXIT_HEALTHY
-    } else {
-        EXIT_DIFFERS
-    }
+    };
+    (text, if diffs.is_empty() { EXIT_HEALTHY } else { EXIT_DIFFERS })
 }
 
 /// Joins the shards' reports, judges their runs together, then prints the merge (or compares it with a baseline).
@@ -154,7 +154,9 @@ fn merge(args: MergeArgs) -> anyhow::Result<i32> {
     write_report(&diagnosis, args.report.as_deref())?;
     if let (Some(baseline), Some(path)) = (baseline, args.baseline.as_deref()) {
         let expected = baseline.expected(diagnosis.matrix.as_ref().expect("a merge records its matrix"))?;
-        return Ok(compare(&diagnosis, &expected, path, args.quiet));
+        let (text, code) = compare(&diagnosis, &expected, path, args.quiet, Style::for_stdout());
+        print!("{text}");
+        return Ok(code);
     }
     if args.quiet {
         print!("{}", report::quiet_line(&diagnosis).unwrap_or_default());
@@ -166,7 +168,7 @@ fn merge(args: MergeArgs) -> anyhow::Result<i32> {
 
 /// `sockdiag man`: the page of sockdiag on stdout, or every command's page written into `dir`.
 fn man(dir: Option<&Path>) -> anyhow::Result<i32> {
-    let command = <Cli as clap::CommandFactory>::command();
+    let command = Cli::command();
     match dir {
         Some(dir) => {
             std::fs::create_dir_all(dir)

@@ -1,4 +1,5 @@
-//! Bad input exits 2 with one line that names it, and never panics.
+//! Bad input exits 2 and never panics: a bad file, profile or database with one line that names it, bad
+//! arguments with clap's whole message (the error, the usage line, its tips, the allowed values).
 
 mod common;
 
@@ -14,11 +15,165 @@ fn expect_usage_error(args: &[&str], names: &str) {
     assert!(out.stdout.is_empty(), "nothing on stdout");
 }
 
+/// Arguments clap refuses: exit 2, its message on stderr naming `names`, nothing on stdout; returns stderr.
+fn expect_argument_error(args: &[&str], names: &str) -> String {
+    let out = sockdiag(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(stderr.starts_with("error: "), "{args:?}: clap's message expected, got:\n{stderr}");
+    assert!(stderr.contains("For more information, try '--help'."), "{args:?}: cut short:\n{stderr}");
+    assert!(stderr.contains(names), "{args:?}: {stderr:?} should name {names:?}");
+    assert!(!stderr.contains('\x1b'), "{args:?}: no colour off a terminal: {stderr:?}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing on stdout");
+    stderr
+}
+
+#[test]
+fn a_missing_argument_is_named_with_the_usage() {
+    let stderr = expect_argument_error(&["run"], "--session <N>");
+    assert!(stderr.contains("the following required arguments were not provided"), "{stderr}");
+    assert!(stderr.lines().any(|l| l.starts_with("Usage: sockdiag run")), "{stderr}");
+    expect_argument_error(&["check", "--session", "28"], "--baseline <FILE>");
+}
+
+#[test]
+fn a_misspelled_option_gets_the_similar_one_as_a_tip() {
+    let p = profile("healthy");
+    let stderr = expect_argument_error(&["run", "--session", "28", "--profle", &p], "unexpected argument '--profle'");
+    assert!(stderr.contains("tip: a similar argument exists: '--profile'"), "{stderr}");
+    assert!(stderr.contains("Usage: "), "{stderr}");
+}
+
+#[test]
+fn a_value_outside_the_allowed_ones_lists_them() {
+    let p = profile("healthy");
+    let stderr = expect_argument_error(&["run", "--session", "28", "--profile", &p, "--matrix", "bogus"], "bogus");
+    assert!(stderr.contains("[possible values: quick, full]"), "{stderr}");
+    let stderr = expect_argument_error(&["run", "--session", "28", "--format", "yaml"], "yaml");
+    assert!(stderr.contains("table, json, markdown, junit"), "{stderr}");
+}
+
+#[test]
+fn control_characters_in_arguments_are_shown_escaped() {
+    let stderr = expect_argument_error(&["run", "--session", "28", "--profle\x1b]0;pwned\x07\r"], "--profle");
+    assert!(stderr.contains(r"--profle\u{1b}]0;pwned\u{7}\r"), "{stderr}");
+    assert!(!stderr.contains(['\x07', '\r']), "{stderr:?}");
+    let stderr = expect_argument_error(&["run", "--session", "2\x1b[2J8"], "positive integer");
+    assert!(stderr.contains(r"2\u{1b}[2J8"), "{stderr}");
+}
+
+/// What sockdiag writes on a pseudo-terminal (util-linux `script`), stdout and stderr together; `args` are shell
+/// words.
+fn on_a_tty(args: &str, no_color: bool) -> String {
+    let inner = format!("{} {args}", env!("CARGO_BIN_EXE_sockdiag"));
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &inner, "/dev/null"]).env_remove("NO_COLOR");
+    if no_color {
+        cmd.env("NO_COLOR", "1");
+    }
+    let out = cmd.output().expect("script(1) from util-linux runs");
+    String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
+}
+
+#[test]
+fn argument_errors_are_styled_on_a_terminal_and_what_they_quote_stays_escaped() {
+    let args = r"run --session 28 $(printf '%s\033[2J\007' --profle)";
+    let tty = on_a_tty(args, false);
+    assert!(tty.contains("\x1b[") && tty.contains("error:"), "clap's styles on a terminal: {tty:?}");
+    assert!(tty.contains(r"--profle\u{1b}[2J\u{7}"), "{tty:?}");
+    assert!(!tty.contains("\x1b[2J") && !tty.contains('\x07'), "{tty:?}");
+    let plain = on_a_tty(args, true);
+    assert!(plain.contains("error:") && !plain.contains('\x1b'), "never with NO_COLOR: {plain:?}");
+}
+
+#[test]
+fn help_and_version_go_to_stdout_with_exit_0() {
+    for command in ["run", "check", "inspect"] {
+        for help in ["--help", "-h"] {
+            let out = sockdiag(&[command, help]);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(out.status.code(), Some(0), "{command} {help}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(stdout.contains("\nExamples:\n"), "{command} {help} has examples:\n{stdout}");
+            assert!(stdout.contains(&format!("  sockdiag {command} --")), "{command} {help}: its own:\n{stdout}");
+            assert!(stdout.contains("Exit codes: 0 "), "{command} {help} says its exit codes:\n{stdout}");
+            assert!(out.stderr.is_empty(), "{command} {help}");
+        }
+    }
+    let out = sockdiag(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("sockdiag "));
+}
+
+/// A value for every option of `run`: `check` must take each of them.
+const RUN_OPTIONS: &[(&str, Option<&str>)] = &[
+    ("--profile", Some("fixtures/profiles/healthy.toml")),
+    ("--matrix", Some("full")),
+    ("--vary", Some("spawn,stdio")),
+    ("--launcher-exit-ms", Some("300")),
+    ("--repeat", Some("3")),
+    ("--jobs", Some("4")),
+    ("--report", Some("report.md")),
+    ("--keep-sandbox", None),
+    ("--settle-ms", Some("25")),
+    ("--window-ms", Some("4500")),
+    ("--quiet", None),
+    ("-q", None),
+    ("--verbose", None),
+    ("--user", Some("nobody")),
+    ("--shard", Some("1/2")),
+    ("--format", Some("json")),
+];
+
+/// The options `run -h` lists (the words that open its lines), `--help` and the session left out.
+fn options_of_run() -> Vec<String> {
+    let out = sockdiag(&["run", "-h"]);
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines = help.lines().map(str::trim_start).filter(|l| l.starts_with('-'));
+    let words = lines.flat_map(|l| l.split_whitespace().take_while(|w| w.starts_with('-')));
+    let options = words.map(|w| w.trim_end_matches(',').to_string());
+    options.filter(|o| !["--help", "-h", "--session"].contains(&o.as_str())).collect()
+}
+
+#[test]
+fn check_takes_every_option_of_run() {
+    let mut listed = options_of_run();
+    let mut known: Vec<&str> = RUN_OPTIONS.iter().map(|(name, _)| *name).collect();
+    listed.sort();
+    known.sort();
+    assert_eq!(listed, known, "RUN_OPTIONS should give a value to each option of `run`");
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-baseline.json");
+    for (name, value) in RUN_OPTIONS {
+        let mut args = vec!["check", "--baseline", missing.to_str().unwrap(), "--session", "28", name];
+        args.extend(value);
+        // The baseline is read before anything runs: its error means every argument before it parsed.
+        expect_usage_error(&args, &format!("--baseline {}", missing.display()));
+    }
+    let mut all = vec!["check", "--baseline", missing.to_str().unwrap(), "--session", "28"];
+    all.extend(
+        RUN_OPTIONS
+            .iter()
+            .filter(|(name, _)| *name != "-q")
+            .flat_map(|(name, value)| std::iter::once(*name).chain(*value)),
+    );
+    expect_usage_error(&all, "no-baseline.json");
+}
+
+#[test]
+fn check_says_in_its_help_that_it_takes_the_run_options() {
+    let out = sockdiag(&["check", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("takes every option of `run`"), "{help}");
+    let top = String::from_utf8_lossy(&sockdiag(&["--help"]).stdout).into_owned();
+    assert!(top.contains("takes every option of `run`"), "{top}");
+}
+
 #[test]
 fn sessions_that_are_not_positive_integers() {
     for bad in ["abc", "-1", "0", "28; rm -rf /", "99999999999999999999"] {
         let p = profile("healthy");
-        expect_usage_error(&["run", "--session", bad, "--profile", &p], "session");
+        expect_argument_error(&["run", "--session", bad, "--profile", &p], "'--session <N>': the session must be");
     }
 }
 
@@ -253,7 +408,7 @@ fn socket_directory_that_cannot_be_read() {
 #[test]
 fn unknown_matrix_dimension_names_the_known_ones() {
     let p = profile("healthy");
-    expect_usage_error(&["run", "--session", "28", "--profile", &p, "--vary", "spawn,stdoi"], "stdio, launches");
+    expect_argument_error(&["run", "--session", "28", "--profile", &p, "--vary", "spawn,stdoi"], "stdio, launches");
 }
 
 #[test]
@@ -269,7 +424,7 @@ fn unknown_user() {
 
 #[test]
 fn inspect_checks_its_input_like_run() {
-    expect_usage_error(&["inspect", "--session", "0"], "positive integer");
+    expect_argument_error(&["inspect", "--session", "0"], "positive integer");
     expect_usage_error(&["inspect", "--session", "28", "--profile", "/nonexistent.toml"], "/nonexistent.toml");
 }
 
@@ -279,9 +434,9 @@ fn shards_that_do_not_exist() {
     for (bad, names) in
         [("0/2", "count from 1"), ("3/2", "only 2 shards"), ("x", "i/n"), ("1/0", "no shard of 0"), ("-1/2", "i/n")]
     {
-        expect_usage_error(&["run", "--session", "28", "--profile", &p, "--shard", bad], "--shard");
-        expect_usage_error(&["run", "--session", "28", "--profile", &p, "--shard", bad], names);
-        expect_usage_error(
+        let stderr = expect_argument_error(&["run", "--session", "28", "--profile", &p, "--shard", bad], "--shard");
+        assert!(stderr.contains(names), "{bad}: {stderr}");
+        expect_argument_error(
             &["check", "--baseline", "b.json", "--session", "28", "--profile", &p, "--shard", bad],
             names,
         );

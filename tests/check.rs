@@ -67,3 +67,18 @@ fn a_missing_or_invalid_baseline_is_bad_input() {
         assert!(out.stdout.is_empty());
     }
 }
+
+#[test]
+fn with_a_format_the_report_is_on_stdout_and_the_comparison_on_stderr() {
+    let recorded = common::root().join("tests/fixtures/crash-cleanup.json");
+    let out = check(&recorded, "wrong-path", &["--format", "json"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "the comparison still decides the exit: {stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}:\n{stdout}"));
+    assert!(report["verdicts"].as_array().is_some_and(|v| !v.is_empty()), "{stdout}");
+    assert!(stderr.lines().any(|l| l.contains("H4") && l.contains("CONFIRMED")), "{stderr}");
+
+    let quiet = check(&recorded, "wrong-path", &["--format", "json", "--quiet"]);
+    let line = String::from_utf8_lossy(&quiet.stdout);
+    assert!(line.starts_with("differs from the baseline: ") && line.lines().count() == 1, "--quiet wins: {line}");
+}

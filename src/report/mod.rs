@@ -34,8 +34,16 @@ impl Style {
 
     /// Colour only on a terminal and never with NO_COLOR; the terminal's width there, 80 columns elsewhere.
     pub(crate) fn for_stdout() -> Style {
-        use std::io::IsTerminal;
-        if !std::io::stdout().is_terminal() {
+        Style::for_stream(&std::io::stdout())
+    }
+
+    /// As [`Style::for_stdout`], for what goes to stderr.
+    pub(crate) fn for_stderr() -> Style {
+        Style::for_stream(&std::io::stderr())
+    }
+
+    fn for_stream(stream: &impl std::io::IsTerminal) -> Style {
+        if !stream.is_terminal() {
             return Style::PLAIN;
         }
         let width = textwrap::termwidth().clamp(40, u16::MAX as usize) as u16;
