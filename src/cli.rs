@@ -250,13 +250,16 @@ pub(crate) struct InspectArgs {
     /// Also write the report to FILE: Markdown (REPORT_TEMPLATE.md), or JSON / JUnit XML when FILE ends in .json / .xml
     #[arg(long, value_name = "FILE")]
     pub(crate) report: Option<PathBuf>,
+    /// Print every verdict with its evidence, and every run, after the answer (table format)
+    #[arg(long)]
+    pub(crate) verbose: bool,
 }
 
 impl InspectArgs {
     /// The arguments of `inspect` that look again, every field named as in [`RunOptions::reproduce_args`].
     pub(crate) fn reproduce_args(&self) -> Vec<String> {
         // Left out: the format on stdout and the report file say where the results go, not what is looked at.
-        let InspectArgs { session, profile, format: _, report: _ } = self;
+        let InspectArgs { session, profile, format: _, report: _, verbose: _ } = self;
         let mut args = ArgList::default();
         args.flag("--session", Some(session));
         args.flag("--profile", profile.as_ref().map(|p| p.display()));
@@ -290,6 +293,9 @@ pub(crate) struct RenderArgs {
     /// Also write the report to FILE: Markdown (REPORT_TEMPLATE.md), or JSON / JUnit XML when FILE ends in .json / .xml
     #[arg(long, value_name = "FILE")]
     pub(crate) report: Option<PathBuf>,
+    /// Print every verdict with its evidence, and every run, after the answer (table format)
+    #[arg(long)]
+    pub(crate) verbose: bool,
 }
 
 #[derive(Args)]
@@ -316,6 +322,9 @@ pub(crate) struct MergeArgs {
     /// Print at most one line on stdout (the root cause; with --baseline, the differences)
     #[arg(long, short)]
     pub(crate) quiet: bool,
+    /// Print every verdict with its evidence, and every run, after the answer (table format)
+    #[arg(long)]
+    pub(crate) verbose: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

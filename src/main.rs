@@ -75,7 +75,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
 
 fn run(args: RunArgs) -> anyhow::Result<i32> {
     let diagnosis = diagnose(&args.options, &mut |_| Ok(()))?;
-    let style = Style::for_stdout();
+    let style = Style::for_stdout().verbose(args.options.verbose);
     if args.options.quiet {
         print!("{}", report::quiet_line(&diagnosis).unwrap_or_default());
     } else {
@@ -98,7 +98,7 @@ fn check(args: CheckArgs) -> anyhow::Result<i32> {
     write_report(&diagnosis, args.run.report.as_deref())?;
     let format = args.format.filter(|_| !args.run.quiet);
     if let Some(format) = format {
-        print!("{}", report::render(&diagnosis, format, Style::for_stdout())?);
+        print!("{}", report::render(&diagnosis, format, Style::for_stdout().verbose(args.run.verbose))?);
     }
     let (say, style): (fn(&str), Style) = match format {
         Some(_) => (|text| eprint!("{text}"), Style::for_stderr()),
@@ -161,7 +161,7 @@ fn merge(args: MergeArgs) -> anyhow::Result<i32> {
     if args.quiet {
         print!("{}", report::quiet_line(&diagnosis).unwrap_or_default());
     } else {
-        print!("{}", report::render(&diagnosis, args.format, Style::for_stdout())?);
+        print!("{}", report::render(&diagnosis, args.format, Style::for_stdout().verbose(args.verbose))?);
     }
     Ok(if diagnosis.reproduced() { EXIT_REPRODUCED } else { EXIT_HEALTHY })
 }
@@ -201,7 +201,7 @@ fn render(args: RenderArgs) -> anyhow::Result<i32> {
     let saved = serde_json::from_str(&text)
         .map_err(|e| error::UsageError(format!("{name}: not a sockdiag JSON report: {e}")))?;
     let diagnosis = Diagnosis::from_saved(saved);
-    print!("{}", report::render(&diagnosis, args.format, Style::for_stdout())?);
+    print!("{}", report::render(&diagnosis, args.format, Style::for_stdout().verbose(args.verbose))?);
     write_report(&diagnosis, args.report.as_deref())?;
     Ok(if diagnosis.reproduced() { EXIT_REPRODUCED } else { EXIT_HEALTHY })
 }
@@ -214,7 +214,7 @@ fn inspect(args: InspectArgs) -> anyhow::Result<i32> {
     let name = format!("{} ({})", profile.name, profile.source);
     let command = context::inspect_command(&args);
     let diagnosis = Diagnosis::inspect(args.session, name, command, environment, live);
-    print!("{}", report::render(&diagnosis, args.format, Style::for_stdout())?);
+    print!("{}", report::render(&diagnosis, args.format, Style::for_stdout().verbose(args.verbose))?);
     write_report(&diagnosis, args.report.as_deref())?;
     Ok(if diagnosis.reproduced() { EXIT_REPRODUCED } else { EXIT_HEALTHY })
 }

@@ -93,6 +93,21 @@ fn table_snapshot_fits_80_columns() {
 }
 
 #[test]
+fn verbose_adds_every_verdict_its_evidence_and_fix_after_the_answer() {
+    let out = sockdiag(&["render", &fixture(), "--format", "table", "--verbose"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let plain = render("table");
+    // The same answer, the profile's file named in its first line.
+    assert!(text.contains("(fixtures/profiles/crash-cleanup.toml)") && !plain.contains("crash-cleanup.toml"));
+    assert_eq!(text.lines().nth(3), plain.lines().nth(2), "{text}");
+    for said in ["H1 CONFIRMED:", "H9 CONFIRMED:", "H4 ruled out:", "    fix: ", "likewise in runs"] {
+        assert!(text.contains(said) && !plain.contains(said), "{said:?} only under --verbose:\n{text}");
+    }
+    assert!(!text.contains("More: --verbose"), "{text}");
+    assert!(text.lines().all(|l| l.chars().count() <= 80));
+}
+
+#[test]
 fn json_snapshot() {
     let text = render("json");
     let report: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -308,7 +323,7 @@ fn worker_escape_sequences_never_reach_the_terminal_nor_the_report() {
     let (out_md, out_json) = (dir.path().join("out.md"), dir.path().join("out.json"));
     let profile = common::profile("hostile-terminal");
     let run = |report: &std::path::Path| {
-        sockdiag(&["run", "--session", "28", "--profile", &profile, "--report", report.to_str().unwrap()])
+        sockdiag(&["run", "--session", "28", "--profile", &profile, "--verbose", "--report", report.to_str().unwrap()])
     };
     let out = run(&out_md);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
@@ -324,7 +339,7 @@ fn worker_escape_sequences_never_reach_the_terminal_nor_the_report() {
     assert!(std::fs::read_to_string(&out_json).unwrap().contains(r"\u001b]0;pwned\u0007"));
     // Rendered again on a terminal, with colour: the only escapes are the table's own colours.
     let inner = format!(
-        "stty cols 100 rows 50; {} render {} --format table",
+        "stty cols 100 rows 50; {} render {} --format table --verbose",
         env!("CARGO_BIN_EXE_sockdiag"),
         out_json.display()
     );
