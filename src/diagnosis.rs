@@ -325,7 +325,9 @@ fn root_cause(
         _ => capitalize(first.title),
     };
     text.push_str(&format!(" ({}): {}", tag(first), first.fact));
-    let words = last_words(runs, failed_in_production, base);
+    // What the worker said as it failed explains production's failure; a healthy production has none to explain.
+    let production_healthy = production.is_some_and(|p| p.healthy);
+    let words = if production_healthy { None } else { last_words(runs, failed_in_production, base) };
     // A fact that only quotes the line the worker's last words quote is told once, there, with its context.
     let told = |v: &Verdict| {
         words
