@@ -1,7 +1,7 @@
 //! Facts several probes read off a run: where it started listening, which process is "the worker".
 
 use crate::Event;
-use crate::{EventKind, FileType, Marker, RunRecord};
+use crate::{ConnectResult, EventKind, FileType, Marker, RunRecord};
 
 /// The first sign that the worker was listening: a kernel-listed listener (Unix or TCP), the socket file at the
 /// expected path, or the "listening" line, whichever came first.
@@ -78,6 +78,22 @@ pub(crate) fn looks_like_error(text: &str) -> bool {
     text.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).any(|w| {
         let lower = w.to_ascii_lowercase();
         ERRNO_NAMES.contains(&w) || ERROR_WORDS.iter().any(|e| lower == *e || lower.strip_suffix('s') == Some(e))
+    })
+}
+
+/// A sign that the worker served or meant to, in a run where none of its listeners was seen: its "listening" line,
+/// or a client accepted at the expected endpoint by the worker's tree (the connect's peer is one of its processes,
+/// or, the peer unknown, no outside process held the address). Without one, the run never got as far as a bind.
+pub(crate) fn unseen_listener(run: &RunRecord) -> Option<&Event> {
+    let pids = known_pids(run);
+    let held_outside = run.events.iter().any(|e| matches!(e.kind, EventKind::AddressHeld { .. }));
+    run.events.iter().find(|e| match &e.kind {
+        EventKind::Line { markers, .. } | EventKind::LogLine { markers, .. } => markers.contains(&Marker::Listening),
+        EventKind::Connect { result: ConnectResult::Connected, peer, .. } => match peer {
+            Some(p) => pids.contains(p),
+            None => !held_outside,
+        },
+        _ => false,
     })
 }
 
