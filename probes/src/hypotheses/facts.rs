@@ -97,6 +97,12 @@ pub(crate) fn unseen_listener(run: &RunRecord) -> Option<&Event> {
     })
 }
 
+/// True when a look found `pid` in another mount namespace than the harness's: a path it binds is not the file that
+/// clients see at that path.
+pub(crate) fn in_other_mount_ns(run: &RunRecord, pid: i32) -> bool {
+    run.events.iter().any(|e| matches!(&e.kind, EventKind::Namespaces { pid: p, same_mnt: false, .. } if *p == pid))
+}
+
 /// Every pid the run saw in the worker's tree.
 pub(crate) fn known_pids(run: &RunRecord) -> Vec<i32> {
     let mut pids: Vec<i32> = run
