@@ -134,9 +134,9 @@ accuracy_table! {
     "stale-socket", UNIX, &[], exit 1, &[("H8", N), ("H12", C), ("H14", C)] => stale_socket;
     // The worker's own file replaced by one nobody listens on, while it serves on.
     "replaced", UNIX, &[], exit 1, &[("H8", N), ("H9", C), ("H14", C)] => replaced;
-    // With the directory missing, its permissions and filesystem cannot be judged.
+    // With the directory missing, there are no permissions or filesystem to judge, and nothing is ever bound.
     "missing-dir", UNIX, &[], exit 1,
-        &[("H4", N), ("H5", I), ("H8", N), ("H11", N), ("H12", C), ("H15", C), ("H17", I)] => missing_dir;
+        &[("H4", N), ("H5", N), ("H8", N), ("H11", N), ("H12", C), ("H15", C), ("H17", N)] => missing_dir;
     "abstract", UNIX, &[], exit 1, &[("H4", C), ("H8", N), ("H11", N), ("H16", C)] => abstract_name;
     // Needs root: the worker mounts a tmpfs in a mount namespace of its own.
     "private-tmp", UNIX, &[], exit 1, &[("H8", N), ("H11", N), ("H16", C)] => private_tmp;

@@ -291,6 +291,23 @@ pub(crate) fn dir_checked(mode: u32, owner: u32, fs_magic: u64, as_uid: u32, tes
     }
 }
 
+/// A look at `/d` that found it missing, for the probes' unit tests.
+#[cfg(test)]
+pub(crate) fn dir_missing() -> EventKind {
+    EventKind::DirChecked {
+        dir: "/d".into(),
+        file_type: FileType::Gone,
+        missing_from: Some("/d".into()),
+        mode: 0,
+        owner: 0,
+        group: 0,
+        fs_magic: 0,
+        as_uid: 1000,
+        as_gids: vec![],
+        test_bind: crate::BindTest::NotTried { why: "the directory does not exist".into() },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
