@@ -1,7 +1,7 @@
 //! Facts several probes read off a run: where it started listening, which process is "the worker".
 
 use crate::Event;
-use crate::{ConnectResult, EventKind, FileType, Marker, RunRecord};
+use crate::{per_run, ConnectResult, EventKind, FileType, Finding, Marker, RunRecord, Runtime, Status};
 
 /// The first sign that the worker was listening: a kernel-listed listener (Unix or TCP), the socket file at the
 /// expected path, or the "listening" line, whichever came first.
@@ -101,6 +101,31 @@ pub(crate) fn unseen_listener(run: &RunRecord) -> Option<&Event> {
 /// clients see at that path.
 pub(crate) fn in_other_mount_ns(run: &RunRecord, pid: i32) -> bool {
     run.events.iter().any(|e| matches!(&e.kind, EventKind::Namespaces { pid: p, same_mnt: false, .. } if *p == pid))
+}
+
+/// `node`, `node and bun`: the runtimes put in place of the command's, when every one of `runs` ran under one;
+/// None when any ran the command as written (or there are none). A finding that holds only there is a what-if.
+pub(crate) fn substituted_runtimes<'a>(runs: impl IntoIterator<Item = &'a RunRecord>) -> Option<String> {
+    let mut names: Vec<&str> = Vec::new();
+    for run in runs {
+        match run.config.runtime {
+            Runtime::AsWritten => return None,
+            other if !names.contains(&other.name()) => names.push(other.name()),
+            _ => {}
+        }
+    }
+    (!names.is_empty()).then(|| names.join(" and "))
+}
+
+/// Adds up a per-run judgement as [`per_run`] does; when every run that confirms ran under a runtime put in place of
+/// the command's, the summary says so (`…, under node`): it holds only in that what-if.
+pub(crate) fn per_run_naming_runtimes(runs: &[RunRecord], judge: impl Fn(&RunRecord) -> Finding) -> Finding {
+    let confirming = runs.iter().filter(|r| judge(r).status == Status::Confirmed);
+    let Some(names) = substituted_runtimes(confirming) else { return per_run(runs, judge) };
+    per_run(runs, |r| match judge(r) {
+        f if f.status == Status::Confirmed => Finding { summary: format!("{}, under {names}", f.summary), ..f },
+        f => f,
+    })
 }
 
 /// Every pid the run saw in the worker's tree.
