@@ -1,7 +1,9 @@
 //! Facts several probes read off a run: where it started listening, which process is "the worker".
 
 use crate::Event;
-use crate::{per_run, ConnectResult, EventKind, FileType, Finding, Marker, RunRecord, Runtime, Status};
+use crate::{
+    per_run, ConnectResult, EventKind, FileType, Finding, Lifecycle, Marker, RunRecord, Runtime, Status, StdioMode,
+};
 
 /// The first sign that the worker was listening: a kernel-listed listener (Unix or TCP), the socket file at the
 /// expected path, or the "listening" line, whichever came first.
@@ -126,6 +128,26 @@ pub(crate) fn per_run_naming_runtimes(runs: &[RunRecord], judge: impl Fn(&RunRec
         f if f.status == Status::Confirmed => Finding { summary: format!("{}, under {names}", f.summary), ..f },
         f => f,
     })
+}
+
+/// Until when the worker's stdout and stderr were read: to the end (a file, a pipe whose reader stays), until the
+/// pipe's reader left (a launcher that exits), or not at all (discarded, a pipe nobody reads).
+pub(crate) fn output_read_until(run: &RunRecord) -> Option<u64> {
+    match (run.config.stdio, run.config.lifecycle) {
+        (StdioMode::File, _) | (StdioMode::PipeDrained, Lifecycle::Stays) => Some(u64::MAX),
+        (StdioMode::PipeDrained, Lifecycle::Exits) => {
+            Some(run.events.launcher_exit().map_or(u64::MAX, |(e, _)| e.t_us))
+        }
+        (StdioMode::Ignore | StdioMode::PipeUndrained, _) => None,
+    }
+}
+
+/// At most `max` characters of a line, with "…" when cut: a minified bundle's one line is never quoted whole.
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
 }
 
 /// Every pid the run saw in the worker's tree.
