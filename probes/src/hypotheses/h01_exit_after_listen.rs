@@ -15,7 +15,8 @@ impl Probe for ExitAfterListen {
     fn checks(&self) -> &'static str {
         "Whether the process that listens (or the spawned worker) ends on its own after its bind, its socket file \
          or its \"listening\" line. Confirmed by an exit after that point; ruled out when it is alive and the socket \
-         is reachable when observation ends."
+         is reachable when observation ends. A run that never got as far as listening, and did not exit, is left to \
+         the runs that did."
     }
     fn fix(&self) -> &'static str {
         "Find what fails after the server starts (its last output lines, its exit status) and handle it; keep the \

@@ -16,7 +16,9 @@ impl Probe for PathMismatch {
     fn checks(&self) -> &'static str {
         "Compares the path the kernel shows the worker's listening socket bound to (and any socket file that \
          appeared) with the expected path — on TCP, the host, port and family of the worker tree's listeners with \
-         the expected address — and the worker's own environment with the one the profile gives it."
+         the expected address — and the worker's own environment with the one the profile gives it. A run that never \
+         bound has nothing to compare and is left to the runs that did; one that said it listens where no listener \
+         was seen is inconclusive."
     }
     fn fix(&self) -> &'static str {
         "Compute the socket path in one shared function from one setting; pass the data-dir variable explicitly in \

@@ -16,7 +16,8 @@ impl Probe for Permissions {
     fn checks(&self) -> &'static str {
         "Reads the socket directory's mode and owner against the worker's uid and groups, has the harness bind a \
          test socket there as that uid (a forked child that switches user first), and looks for EACCES / EPERM \
-         about the socket path in the worker's output."
+         about the socket path in the worker's output. A directory that does not exist has no permissions to judge \
+         (see H15)."
     }
     fn fix(&self) -> &'static str {
         "Put the socket in a directory the worker's user owns (e.g. its data dir or $XDG_RUNTIME_DIR), or give \

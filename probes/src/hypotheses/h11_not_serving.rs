@@ -17,7 +17,8 @@ impl Probe for NotServing {
         "Unix socket: the first connect after the socket file appeared — refused, then accepted later, is the race \
          (the window is reported). TCP with a [health] check: the HTTP GET after a connection was accepted — a \
          failed request, a non-2xx status or a body that does not match `ready` is confirmed, with the body and \
-         the worker's lines around it."
+         the worker's lines around it. A run with no socket file clients could reach (none appeared, or no connect \
+         got as far as it), or whose worker never listened on the address, is left to the runs that had one."
     }
     fn fix(&self) -> &'static str {
         "Announce readiness only once the server accepts and its dependencies are initialised; have clients wait \

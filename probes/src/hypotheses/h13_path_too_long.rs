@@ -24,7 +24,7 @@ impl Probe for PathTooLong {
          over: confirmed by a socket bound at a truncated prefix of it (kernel or inotify), or by a bind error \
          (EINVAL, ENAMETOOLONG) in the output, or by a socket bound at the full path through a detour (Bun binds \
          via /proc/self/fd) that a client still cannot connect to. Ruled out when the path fits, or clients \
-         connect anyway."
+         connect anyway. Over the limit, a worker that ends without any bind is confirmed too."
     }
     fn fix(&self) -> &'static str {
         "Keep socket paths short: put the socket in a short directory (e.g. $XDG_RUNTIME_DIR or /tmp/<app>-<uid>/) \

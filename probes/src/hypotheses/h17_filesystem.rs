@@ -19,7 +19,8 @@ impl Probe for Filesystem {
     fn checks(&self) -> &'static str {
         "Reads the socket directory's filesystem type (statfs f_type), has the harness bind a test socket there, \
          and looks for EOPNOTSUPP / EPERM / EIO at bind (where the mode allows the worker's user) and for a \
-         regular file at the expected path while the worker holds a listener bound to it."
+         regular file at the expected path while the worker holds a listener bound to it. A directory that does not \
+         exist has no filesystem to judge (see H15)."
     }
     fn fix(&self) -> &'static str {
         "Put the socket on a local filesystem (tmpfs such as $XDG_RUNTIME_DIR or /tmp, or ext4), not on a shared \
