@@ -412,6 +412,8 @@ fn js_guard_main_never_runs_under_node(row: &'static Row) {
     assert!(h7.contains("/node exited 0 without the entry marker") && h7.contains(", under node"), "{h7}");
     let h10 = evidence_text(&report, "H10");
     assert!(h10.contains("#! line names node"), "the launcher/shebang mismatch is flagged: {h10}");
+    // The runs under node never bind: H4 is decided by the runs that bound, all at the expected path.
+    assert!(summary(&report, "H4").contains("the worker bound the expected path"), "{}", summary(&report, "H4"));
 }
 
 fn js_epipe_node_dies_with_its_launcher_bun_does_not(row: &'static Row) {
