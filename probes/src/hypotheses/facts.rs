@@ -1,7 +1,9 @@
 //! Facts several probes read off a run: where it started listening, which process is "the worker".
 
 use crate::Event;
-use crate::{EventKind, FileType, Marker, RunRecord};
+use crate::{
+    per_run, ConnectResult, EventKind, FileType, Finding, Lifecycle, Marker, RunRecord, Runtime, Status, StdioMode,
+};
 
 /// The first sign that the worker was listening: a kernel-listed listener (Unix or TCP), the socket file at the
 /// expected path, or the "listening" line, whichever came first.
@@ -79,6 +81,65 @@ pub(crate) fn looks_like_error(text: &str) -> bool {
         let lower = w.to_ascii_lowercase();
         ERRNO_NAMES.contains(&w) || ERROR_WORDS.iter().any(|e| lower == *e || lower.strip_suffix('s') == Some(e))
     })
+}
+
+/// A sign that the worker served or meant to, in a run where none of its listeners was seen: its "listening" line,
+/// or a client accepted at the expected endpoint by the worker's tree (the connect's peer is one of its processes,
+/// or, the peer unknown, no outside process held the address). Without one, the run never got as far as a bind.
+pub(crate) fn unseen_listener(run: &RunRecord) -> Option<&Event> {
+    let pids = known_pids(run);
+    let held_outside = run.events.iter().any(|e| matches!(e.kind, EventKind::AddressHeld { .. }));
+    run.events.iter().find(|e| match &e.kind {
+        EventKind::Line { markers, .. } | EventKind::LogLine { markers, .. } => markers.contains(&Marker::Listening),
+        EventKind::Connect { result: ConnectResult::Connected, peer, .. } => match peer {
+            Some(p) => pids.contains(p),
+            None => !held_outside,
+        },
+        _ => false,
+    })
+}
+
+/// True when a look found `pid` in another mount namespace than the harness's: a path it binds is not the file that
+/// clients see at that path.
+pub(crate) fn in_other_mount_ns(run: &RunRecord, pid: i32) -> bool {
+    run.events.iter().any(|e| matches!(&e.kind, EventKind::Namespaces { pid: p, same_mnt: false, .. } if *p == pid))
+}
+
+/// `node`, `node and bun`: the runtimes put in place of the command's, when every one of `runs` ran under one;
+/// None when any ran the command as written (or there are none). A finding that holds only there is a what-if.
+pub(crate) fn substituted_runtimes<'a>(runs: impl IntoIterator<Item = &'a RunRecord>) -> Option<String> {
+    let mut names: Vec<&str> = Vec::new();
+    for run in runs {
+        match run.config.runtime {
+            Runtime::AsWritten => return None,
+            other if !names.contains(&other.name()) => names.push(other.name()),
+            _ => {}
+        }
+    }
+    (!names.is_empty()).then(|| names.join(" and "))
+}
+
+/// Adds up a per-run judgement as [`per_run`] does; when every run that confirms ran under a runtime put in place of
+/// the command's, the summary says so (`…, under node`): it holds only in that what-if.
+pub(crate) fn per_run_naming_runtimes(runs: &[RunRecord], judge: impl Fn(&RunRecord) -> Finding) -> Finding {
+    let confirming = runs.iter().filter(|r| judge(r).status == Status::Confirmed);
+    let Some(names) = substituted_runtimes(confirming) else { return per_run(runs, judge) };
+    per_run(runs, |r| match judge(r) {
+        f if f.status == Status::Confirmed => Finding { summary: format!("{}, under {names}", f.summary), ..f },
+        f => f,
+    })
+}
+
+/// Until when the worker's stdout and stderr were read: to the end (a file, a pipe whose reader stays), until the
+/// pipe's reader left (a launcher that exits), or not at all (discarded, a pipe nobody reads).
+pub(crate) fn output_read_until(run: &RunRecord) -> Option<u64> {
+    match (run.config.stdio, run.config.lifecycle) {
+        (StdioMode::File, _) | (StdioMode::PipeDrained, Lifecycle::Stays) => Some(u64::MAX),
+        (StdioMode::PipeDrained, Lifecycle::Exits) => {
+            Some(run.events.launcher_exit().map_or(u64::MAX, |(e, _)| e.t_us))
+        }
+        (StdioMode::Ignore | StdioMode::PipeUndrained, _) => None,
+    }
 }
 
 /// Every pid the run saw in the worker's tree.
@@ -266,6 +327,23 @@ pub(crate) fn dir_checked(mode: u32, owner: u32, fs_magic: u64, as_uid: u32, tes
         as_uid,
         as_gids: vec![as_uid],
         test_bind,
+    }
+}
+
+/// A look at `/d` that found it missing, for the probes' unit tests.
+#[cfg(test)]
+pub(crate) fn dir_missing() -> EventKind {
+    EventKind::DirChecked {
+        dir: "/d".into(),
+        file_type: FileType::Gone,
+        missing_from: Some("/d".into()),
+        mode: 0,
+        owner: 0,
+        group: 0,
+        fs_magic: 0,
+        as_uid: 1000,
+        as_gids: vec![],
+        test_bind: crate::BindTest::NotTried { why: "the directory does not exist".into() },
     }
 }
 

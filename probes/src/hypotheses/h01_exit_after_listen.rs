@@ -1,6 +1,6 @@
 //! H1: the worker exits right after creating its socket.
 
-use super::facts::{last_line_before, listen_point, worker_pids};
+use super::facts::{last_line_before, listen_point, unseen_listener, worker_pids};
 use crate::{per_run, ConnectResult, EventKind, Evidence, ExitStatus, Finding, Probe, RunRecord, Status};
 
 pub struct ExitAfterListen;
@@ -18,7 +18,8 @@ impl Probe for ExitAfterListen {
     fn checks(&self) -> &'static str {
         "Whether the process that listens (or the spawned worker) ends on its own after its bind, its socket file \
          or its \"listening\" line. Confirmed by an exit after that point; ruled out when it is alive and the socket \
-         is reachable when observation ends."
+         is reachable when observation ends. A run that never got as far as listening, and did not exit, is left to \
+         the runs that did."
     }
     fn fix(&self) -> &'static str {
         "Find what fails after the server starts (its last output lines, its exit status) and handle it; keep the \
@@ -44,11 +45,7 @@ fn judge(run: &RunRecord) -> Finding {
                     format!("pid {pid} {status}; no listener, socket file or listening line before"),
                 )],
             ),
-            None => Finding::new(
-                Status::Inconclusive,
-                "no bind, socket file or \"listening\" line was observed, and the worker did not exit",
-                vec![Evidence::run(id, "missing: any sign that the worker started listening")],
-            ),
+            None => never_listened(run),
         };
     };
     let mut evidence = vec![Evidence::at(id, listen.t_us, listen.kind.describe())];
@@ -85,6 +82,27 @@ fn judge(run: &RunRecord) -> Finding {
         (None, None) => {
             Finding::new(Status::Inconclusive, "the worker neither exited nor was seen alive at the end", evidence)
         }
+    }
+}
+
+/// Neither a sign of listening nor an exit: a worker that never got as far as a bind (blocked, or still starting) has
+/// nothing to say about an exit after listening, unless a client was accepted by a listener that was not seen.
+fn never_listened(run: &RunRecord) -> Finding {
+    let id = run.id;
+    match unseen_listener(run) {
+        Some(sign) => Finding::new(
+            Status::Inconclusive,
+            "a client was accepted, but no bind, socket file or \"listening\" line of the worker was observed",
+            vec![
+                Evidence::at(id, sign.t_us, sign.kind.describe()),
+                Evidence::run(id, "missing: the worker's listener"),
+            ],
+        ),
+        None => Finding::new(
+            Status::NotApplicable,
+            "the worker never started listening (no bind, socket file or \"listening\" line) and did not exit",
+            vec![Evidence::run(id, "no sign of listening during observation, and no exit")],
+        ),
     }
 }
 
@@ -191,6 +209,35 @@ mod tests {
             ],
         );
         assert_eq!(judge(&run).status, Status::Confirmed);
+    }
+
+    #[test]
+    fn a_worker_blocked_before_its_bind_leaves_it_to_the_runs_that_listened() {
+        let blocked =
+            EventKind::ThreadStates { pid: 10, busy: false, states: "S".into(), wchan: Some("pipe_write".into()) };
+        let mut never = record(StdioMode::PipeUndrained, vec![(1, spawned(10)), (8, blocked), (9, end(vec![10]))]);
+        never.id = 2;
+        assert_eq!(judge(&never).status, Status::NotApplicable, "{}", judge(&never).summary);
+        let served = record(
+            StdioMode::Ignore,
+            vec![
+                (1, spawned(10)),
+                (2, bound(10, true)),
+                (3, connect(ConnectResult::Connected, Some(10))),
+                (9, end(vec![10])),
+            ],
+        );
+        let f = ExitAfterListen.evaluate(&[served, never]);
+        assert_eq!(f.status, Status::RuledOut, "{}", f.summary);
+    }
+
+    #[test]
+    fn a_client_accepted_by_an_unseen_listener_is_inconclusive() {
+        let run = record(
+            StdioMode::Ignore,
+            vec![(1, spawned(10)), (3, connect(ConnectResult::Connected, Some(10))), (9, end(vec![10]))],
+        );
+        assert_eq!(judge(&run).status, Status::Inconclusive, "{}", judge(&run).summary);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! H4: the worker binds somewhere other than where clients look — another socket path, or on TCP another host,
 //! port or address family.
 
-use super::facts::{serves_host, worker_pids};
+use super::facts::{serves_host, unseen_listener, worker_pids};
 use crate::{per_run, EventKind, Evidence, FileType, Finding, Probe, RunRecord, Status};
 
 pub struct PathMismatch;
@@ -19,7 +19,9 @@ impl Probe for PathMismatch {
     fn checks(&self) -> &'static str {
         "Compares the path the kernel shows the worker's listening socket bound to (and any socket file that \
          appeared) with the expected path — on TCP, the host, port and family of the worker tree's listeners with \
-         the expected address — and the worker's own environment with the one the profile gives it."
+         the expected address — and the worker's own environment with the one the profile gives it. A run that never \
+         bound has nothing to compare and is left to the runs that did; one that said it listens where no listener \
+         was seen is inconclusive."
     }
     fn fix(&self) -> &'static str {
         "Compute the socket path in one shared function from one setting; pass the data-dir variable explicitly in \
@@ -51,6 +53,10 @@ fn judge_unix(run: &RunRecord, expected: &str) -> Finding {
             EventKind::FileCreated { path, file_type: FileType::Socket } => {
                 Some((e.t_us, path.clone(), e.kind.describe()))
             }
+            // A file at the expected path that was gone before it could be looked at is named by its path alone.
+            EventKind::FileCreated { path, file_type: FileType::Gone } if path == expected => {
+                Some((e.t_us, path.clone(), e.kind.describe()))
+            }
             _ => None,
         })
         .collect();
@@ -75,11 +81,26 @@ fn judge_unix(run: &RunRecord, expected: &str) -> Finding {
             evidence,
         );
     }
-    Finding::new(
-        Status::Inconclusive,
-        "no socket was bound or created, so there is no path to compare",
-        vec![Evidence::run(id, format!("missing: a listener or socket file (expected {expected})"))],
-    )
+    no_listener(run, &format!("listener or socket file (expected {expected})"))
+}
+
+/// No listener of the worker was seen: inconclusive when it said it listens or a client reached it (it bound, but
+/// not where it could be seen), otherwise the run never got as far as a bind and has nothing to compare.
+fn no_listener(run: &RunRecord, what: &str) -> Finding {
+    let id = run.id;
+    match unseen_listener(run) {
+        Some(sign) => Finding::new(
+            Status::Inconclusive,
+            "the worker listened (its \"listening\" line, or a client it accepted), but none of its listeners was \
+             seen: nothing to compare",
+            vec![Evidence::at(id, sign.t_us, sign.kind.describe()), Evidence::run(id, format!("missing: a {what}"))],
+        ),
+        None => Finding::new(
+            Status::NotApplicable,
+            "the worker never bound (no listener, socket file or \"listening\" line): nothing to compare",
+            vec![Evidence::run(id, format!("no {what} during observation"))],
+        ),
+    }
 }
 
 fn judge_tcp(run: &RunRecord, host: &str, port: u16) -> Finding {
@@ -105,11 +126,7 @@ fn judge_tcp(run: &RunRecord, host: &str, port: u16) -> Finding {
                 diffs,
             );
         }
-        return Finding::new(
-            Status::Inconclusive,
-            "the worker's tree was never seen listening on TCP, so there is no address to compare",
-            vec![Evidence::run(id, format!("missing: a TCP listener of the worker (expected {target})"))],
-        );
+        return no_listener(run, &format!("TCP listener of the worker (expected {target})"));
     };
     evidence.insert(0, Evidence::run(id, format!("clients dial {target}")));
     let bound = crate::timeline::host_port(first.3, first.4);
@@ -171,7 +188,51 @@ fn env_differences(run: &RunRecord) -> Vec<Evidence> {
 mod tests {
     use super::*;
     use crate::hypotheses::facts::tcp_run;
-    use crate::IpFamily;
+    use crate::hypotheses::testing::{bound, connect, created, record};
+    use crate::{ConnectResult, ExitStatus, IpFamily, Marker, Status, StdioMode, Stream};
+
+    fn exited(code: i32) -> EventKind {
+        EventKind::Exited { pid: 10, status: ExitStatus::Code(code) }
+    }
+
+    fn listening_line() -> EventKind {
+        EventKind::Line { stream: Stream::Stderr, text: "listening".into(), markers: vec![Marker::Listening] }
+    }
+
+    #[test]
+    fn runs_that_never_bound_leave_the_runs_that_bound_to_decide() {
+        let spawned = EventKind::Spawned { pid: 10, argv: vec!["w".into()] };
+        let bound_right = record(StdioMode::File, vec![(1, spawned.clone()), (2, bound(10, true)), (3, created())]);
+        let mut never = record(StdioMode::File, vec![(1, spawned), (5, exited(1))]);
+        never.id = 2;
+        assert_eq!(judge(&never).status, Status::NotApplicable, "{}", judge(&never).summary);
+        let f = PathMismatch.evaluate(&[bound_right, never]);
+        assert_eq!(f.status, Status::RuledOut, "{}", f.summary);
+        assert!(f.described().ends_with("(1/1 runs with evidence, of 2)"), "{}", f.described());
+    }
+
+    #[test]
+    fn a_worker_that_says_it_listens_where_no_listener_was_seen_is_inconclusive() {
+        let f = judge(&record(StdioMode::File, vec![(1, listening_line())]));
+        assert_eq!(f.status, Status::Inconclusive, "{}", f.summary);
+        let served = record(StdioMode::Ignore, vec![(1, connect(ConnectResult::Connected, Some(10)))]);
+        assert_eq!(judge(&served).status, Status::NotApplicable, "pid 10 was never seen: not the worker's");
+    }
+
+    #[test]
+    fn a_tcp_client_served_by_another_process_is_no_sign_of_the_worker() {
+        let connected = || EventKind::Connect {
+            path: "127.0.0.1:4000".into(),
+            result: ConnectResult::Connected,
+            detail: String::new(),
+            peer: None,
+        };
+        let held = EventKind::AddressHeld { address: "127.0.0.1:4000".into(), inode: 9, holder: None };
+        let f = judge(&tcp_run(vec![(1, held), (2, connected()), (3, exited(0))]));
+        assert_eq!(f.status, Status::NotApplicable, "{}", f.summary);
+        let f = judge(&tcp_run(vec![(2, connected())]));
+        assert_eq!(f.status, Status::Inconclusive, "{}", f.summary);
+    }
 
     fn listening(address: &str, port: u16, family: IpFamily) -> EventKind {
         EventKind::TcpListening { pid: 10, inode: 7, address: address.into(), port, family }

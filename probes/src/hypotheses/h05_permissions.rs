@@ -19,7 +19,8 @@ impl Probe for Permissions {
     fn checks(&self) -> &'static str {
         "Reads the socket directory's mode and owner against the worker's uid and groups, has the harness bind a \
          test socket there as that uid (a forked child that switches user first), and looks for EACCES / EPERM \
-         about the socket path in the worker's output."
+         about the socket path in the worker's output. A directory that does not exist has no permissions to judge \
+         (see H15)."
     }
     fn fix(&self) -> &'static str {
         "Put the socket in a directory the worker's user owns (e.g. its data dir or $XDG_RUNTIME_DIR), or give \
@@ -44,11 +45,7 @@ fn judge(run: &RunRecord) -> Finding {
     };
     let mut evidence = vec![Evidence::at(id, check.t_us, check.kind.describe())];
     if *file_type != FileType::Dir {
-        return Finding::new(
-            Status::Inconclusive,
-            format!("the socket directory {dir} does not exist, so its permissions cannot be judged (see H15)"),
-            evidence,
-        );
+        return missing_dir(run, dir, evidence);
     }
     let fs_hosts = hosting(*fs_magic) != Hosting::No;
     let allowed = may_create(*mode, *owner, *group, *as_uid, as_gids);
@@ -106,9 +103,24 @@ fn judge(run: &RunRecord) -> Finding {
     }
 }
 
+/// No socket directory: nothing has permissions to judge (see H15), unless the worker says it was refused there
+/// (creating the directory, say).
+fn missing_dir(run: &RunRecord, dir: &str, mut evidence: Vec<Evidence>) -> Finding {
+    let lines = errno_lines(run, &["EACCES"]);
+    if lines.is_empty() {
+        return Finding::new(
+            Status::NotApplicable,
+            format!("the socket directory {dir} does not exist: no permissions to judge (see H15)"),
+            evidence,
+        );
+    }
+    evidence.extend(lines.iter().map(|l| Evidence::at(run.id, l.t_us, l.kind.describe())));
+    Finding::new(Status::Confirmed, format!("the worker reports a permission error about {dir}"), evidence)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::facts::{dir_checked, record};
+    use super::super::facts::{dir_checked, dir_missing, record};
     use super::*;
 
     const EXT4: u64 = 0xEF53;
@@ -136,6 +148,19 @@ mod tests {
             markers: vec![],
         };
         let f = judge(&record(vec![dir_checked(0o755, 0, EXT4, 0, BindTest::Bound), line]));
+        assert_eq!(f.status, Status::Confirmed, "{}", f.summary);
+    }
+
+    #[test]
+    fn a_missing_directory_has_no_permissions_to_judge_unless_the_worker_was_refused() {
+        let f = judge(&record(vec![dir_missing()]));
+        assert_eq!(f.status, Status::NotApplicable, "{}", f.summary);
+        let line = EventKind::Line {
+            stream: crate::Stream::Stderr,
+            text: "Error: mkdir /d: EACCES: permission denied".into(),
+            markers: vec![],
+        };
+        let f = judge(&record(vec![dir_missing(), line]));
         assert_eq!(f.status, Status::Confirmed, "{}", f.summary);
     }
 

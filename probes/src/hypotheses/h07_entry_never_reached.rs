@@ -1,8 +1,8 @@
 //! H7: the command's routing never reaches the worker's main (an entry guard, a CLI dispatch that falls through).
 
-use super::facts::{ran, root_exit};
+use super::facts::{per_run_naming_runtimes, ran, root_exit};
 use crate::{
-    per_run, EventKind, Evidence, FileType, Finding, Lifecycle, Marker, Probe, RunConfig, RunRecord, Status, StdioMode,
+    EventKind, Evidence, FileType, Finding, Lifecycle, Marker, Probe, RunConfig, RunRecord, Status, StdioMode,
 };
 
 pub struct EntryNeverReached;
@@ -28,7 +28,8 @@ impl Probe for EntryNeverReached {
          `require.main === module` guard holds under one runtime only; check the CLI's argument routing."
     }
     fn evaluate(&self, runs: &[RunRecord]) -> Finding {
-        let finding = per_run(runs, judge);
+        // A main never reached only under a runtime put in place of the command's is that runtime's what-if.
+        let finding = per_run_naming_runtimes(runs, judge);
         if finding.status == Status::NotApplicable {
             return Finding::new(
                 Status::Inconclusive,
@@ -115,8 +116,8 @@ fn is_bind(kind: &EventKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::{line, run, SOCKET};
-    use crate::ExitStatus;
+    use crate::testkit::{line, run, under, SOCKET};
+    use crate::{ExitStatus, Runtime};
 
     fn exit0() -> (u64, EventKind) {
         (5, EventKind::Exited { pid: 10, status: ExitStatus::Code(0) })
@@ -136,6 +137,31 @@ mod tests {
         let piped = RunConfig { stdio: StdioMode::PipeDrained, lifecycle: Lifecycle::Stays, ..prod };
         let seen = run(2, piped, vec![(1, line("main() called", &[Marker::Entry])), exit0()]);
         assert_eq!(EntryNeverReached.evaluate(&[run(1, prod, vec![exit0()]), seen]).status, Status::RuledOut);
+    }
+
+    /// A runtime that cannot load the worker: a syntax error before main, and an exit.
+    fn unloadable() -> Vec<(u64, EventKind)> {
+        vec![
+            (1, line("SyntaxError: Cannot use import statement outside a module", &[])),
+            (5, EventKind::Exited { pid: 10, status: ExitStatus::Code(1) }),
+        ]
+    }
+
+    #[test]
+    fn a_main_never_reached_only_under_a_substituted_runtime_says_so() {
+        let file = RunConfig { stdio: StdioMode::File, ..RunConfig::PRODUCTION };
+        let as_written = run(1, file, vec![(1, line("main() called", &[Marker::Entry])), bound_at(2)]);
+        let node = run(2, under(Runtime::Node, file), unloadable());
+        let f = EntryNeverReached.evaluate(&[as_written.clone(), node.clone()]);
+        assert_eq!(f.status, Status::Confirmed, "{}", f.summary);
+        assert!(f.described().contains("without binding, under node (1/2 runs"), "{}", f.described());
+        // As written too: no what-if.
+        let both = EntryNeverReached.evaluate(&[run(1, file, unloadable()), node]);
+        assert!(!both.summary.contains("under"), "{}", both.summary);
+    }
+
+    fn bound_at(t: u64) -> (u64, EventKind) {
+        (t, EventKind::FileCreated { path: SOCKET.into(), file_type: FileType::Socket })
     }
 
     #[test]

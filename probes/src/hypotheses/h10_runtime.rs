@@ -144,7 +144,7 @@ fn mismatches(runs: &[RunRecord]) -> Vec<Evidence> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::{run, runs, under, SOCKET};
+    use crate::testkit::{line, run, runs, under, SOCKET};
     use crate::{ConnectResult, EventKind, ExitStatus, RunConfig, Shebang};
 
     fn healthy() -> Vec<(u64, EventKind)> {
@@ -180,6 +180,18 @@ mod tests {
         assert_eq!(f.status, Status::Confirmed);
         assert!(f.summary.contains("node: exited 0, never reachable vs bun: healthy"), "{}", f.summary);
         assert_eq!(f.evidence.iter().filter_map(|e| e.run).collect::<Vec<_>>(), vec![1, 2]);
+    }
+
+    #[test]
+    fn a_runtime_that_cannot_load_the_worker_confirms() {
+        let prod = RunConfig::PRODUCTION;
+        let as_written = run(1, prod, with_exe("/opt/bun/bun.exe", healthy()));
+        let mut unloadable = vec![(2, line("SyntaxError: Unexpected token 'export'", &[]))];
+        unloadable.push((4, EventKind::Exited { pid: 10, status: ExitStatus::Code(1) }));
+        let node = run(2, under(Runtime::Node, prod), with_exe("/usr/bin/node", unloadable));
+        let f = RuntimeDiffers.evaluate(&[as_written, node]);
+        assert_eq!(f.status, Status::Confirmed, "{}", f.summary);
+        assert!(f.summary.contains("bun: healthy vs node: exited 1, never reachable"), "{}", f.summary);
     }
 
     #[test]

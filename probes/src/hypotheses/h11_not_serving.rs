@@ -1,7 +1,7 @@
 //! H11: the endpoint is there but does not serve yet — on a Unix socket the file exists before the server
 //! accepts; on TCP connections are accepted but the health check fails or says "not ready".
 
-use super::facts::looks_like_error;
+use super::facts::{in_other_mount_ns, looks_like_error, serves_host};
 use crate::{fmt_ms, per_run, ConnectResult, Event, EventKind, Evidence, FileType, Finding, Probe, RunRecord, Status};
 
 pub struct NotServing;
@@ -20,7 +20,8 @@ impl Probe for NotServing {
         "Unix socket: the first connect after the socket file appeared — refused, then accepted later, is the race \
          (the window is reported). TCP with a [health] check: the HTTP GET after a connection was accepted — a \
          failed request, a non-2xx status or a body that does not match `ready` is confirmed, with the body and \
-         the worker's lines around it."
+         the worker's lines around it. A run with no socket file clients could reach (none appeared, or no connect \
+         got as far as it), or whose worker never listened on the address, is left to the runs that had one."
     }
     fn fix(&self) -> &'static str {
         "Announce readiness only once the server accepts and its dependencies are initialised; have clients wait \
@@ -52,13 +53,7 @@ fn judge_unix(run: &RunRecord, expected: &str) -> Finding {
         .events
         .iter()
         .find(|e| matches!(&e.kind, EventKind::FileCreated { path, file_type: FileType::Socket } if path == expected));
-    let Some(created) = created else {
-        return Finding::new(
-            Status::Inconclusive,
-            format!("no socket file appeared at {expected}, so there was nothing to race"),
-            vec![Evidence::run(id, format!("missing: a socket file at {expected}"))],
-        );
-    };
+    let Some(created) = created else { return no_file(run, expected) };
     // The create is stamped by the inotify thread, which may lag: a kernel-listed socket at the path, or a
     // connect that found the file, proves it existed earlier.
     let since = run.events.iter().find(|e| proves_file(&e.kind, expected)).map_or(created.t_us, |e| e.t_us);
@@ -91,6 +86,14 @@ fn judge_unix(run: &RunRecord, expected: &str) -> Finding {
             }
     });
     let Some(ok) = accepted else {
+        if !connects.iter().any(|(_, r)| matches!(r, ConnectResult::Refused | ConnectResult::TimedOut)) {
+            // Gone (see H9), or a path no client can dial (see H13): no connect got as far as the socket.
+            return Finding::new(
+                Status::NotApplicable,
+                format!("no client reached the socket at {expected}: nothing to race"),
+                evidence,
+            );
+        }
         return Finding::new(
             Status::Inconclusive,
             "the socket at the path was never seen accepting: not a race (see H1, H9)",
@@ -125,6 +128,29 @@ fn judge_unix(run: &RunRecord, expected: &str) -> Finding {
     .timed("file → accepted", ok.t_us.saturating_sub(since))
 }
 
+/// No create of a socket at the path: nothing to race, unless the file is known to have been there all the same
+/// (the kernel's listing, a connect that found it) and only its creation was not seen.
+fn no_file(run: &RunRecord, expected: &str) -> Finding {
+    let id = run.id;
+    // A bind in another mount namespace (see H16) makes no file that clients here could race for.
+    let here = |kind: &EventKind| !matches!(kind, EventKind::SocketBound { pid, .. } if in_other_mount_ns(run, *pid));
+    match run.events.iter().find(|e| proves_file(&e.kind, expected) && here(&e.kind)) {
+        Some(e) => Finding::new(
+            Status::Inconclusive,
+            format!("the socket at {expected} was there, but its creation was not seen"),
+            vec![
+                Evidence::at(id, e.t_us, e.kind.describe()),
+                Evidence::run(id, format!("missing: a create of {expected}")),
+            ],
+        ),
+        None => Finding::new(
+            Status::NotApplicable,
+            format!("no socket file appeared at {expected}: nothing to race"),
+            vec![Evidence::run(id, format!("no socket created at {expected} during observation"))],
+        ),
+    }
+}
+
 /// bind() creates the file and listen() follows, microseconds later — tens of milliseconds on a loaded machine.
 /// Clients retry a refused connect for about this long; a shorter window is reported, not confirmed. The harness
 /// retries at once while refused, so the measured window is the real one.
@@ -149,19 +175,36 @@ fn judge_tcp(run: &RunRecord) -> Finding {
     let held = run.events.iter().find(|e| matches!(e.kind, EventKind::AddressHeld { .. }));
     let answers: Vec<&Event> =
         run.events.iter().filter(|e| run.events.before_stop(e) && matches!(e.kind, EventKind::Health { .. })).collect();
+    let listened = own_listener(run);
     if let Some(held) = held {
-        return Finding::new(
-            Status::Inconclusive,
-            format!("{target} answered, but from another process than the worker (see H18)"),
-            vec![Evidence::at(id, held.t_us, held.kind.describe())],
-        );
+        let (status, summary) = match listened {
+            Some(_) => {
+                (Status::Inconclusive, format!("{target} answered, but from another process than the worker (see H18)"))
+            }
+            None => (
+                Status::NotApplicable,
+                format!("the worker never listened on {target}; another process answered there (see H18)"),
+            ),
+        };
+        return Finding::new(status, summary, vec![Evidence::at(id, held.t_us, held.kind.describe())]);
     }
     let Some(last) = answers.last() else {
-        return Finding::new(
-            Status::Inconclusive,
-            format!("no connection was accepted at {target}, so the health check never ran"),
-            vec![Evidence::run(id, format!("missing: an accepted connection at {target}"))],
-        );
+        let accepted =
+            run.events.iter().find(|e| matches!(e.kind, EventKind::Connect { result: ConnectResult::Connected, .. }));
+        return match listened.or(accepted) {
+            Some(e) => Finding::new(
+                Status::Inconclusive,
+                format!("{target} was listened on, but no health answer came"),
+                vec![Evidence::at(id, e.t_us, e.kind.describe()), Evidence::run(id, "missing: a health answer")],
+            ),
+            None => Finding::new(
+                Status::NotApplicable,
+                format!(
+                    "the worker never listened on {target} and no connection was accepted: no health answer to judge"
+                ),
+                vec![Evidence::run(id, format!("no listener of the worker on {target}, no accepted connection"))],
+            ),
+        };
     };
     let accepted = run.events.first(|k| match k {
         EventKind::Connect { result: ConnectResult::Connected, .. } => Some(()),
@@ -187,6 +230,12 @@ fn judge_tcp(run: &RunRecord) -> Finding {
         None => format!("GET {url} fails: {detail}"),
     };
     Finding::new(Status::Confirmed, format!("connections to {target} are accepted, yet {said}"), evidence)
+}
+
+/// The worker tree's listener on the expected address, if it had one.
+fn own_listener(run: &RunRecord) -> Option<&Event> {
+    let (host, port) = run.expected.tcp()?;
+    run.events.tcp_listeners().into_iter().find(|l| l.4 == port && serves_host(l.3, host)).map(|l| l.0)
 }
 
 /// How far from the health answer the worker's lines are shown.
@@ -291,6 +340,65 @@ mod tests {
         use ConnectResult::{Connected, Refused};
         let f = judge(&unix_run(&[(2, Refused), (150_000, Connected)]));
         assert_eq!(f.status, Status::RuledOut, "{}", f.summary);
+    }
+
+    #[test]
+    fn runs_without_a_socket_file_leave_the_others_to_decide() {
+        use ConnectResult::{Connected, Other};
+        let mut never = unix_run(&[]);
+        never.events = crate::Timeline::new(vec![]);
+        assert_eq!(judge(&never).status, Status::NotApplicable, "{}", judge(&never).summary);
+        // A path no client can dial: the socket is there, but no connect gets as far as it.
+        let undialable = unix_run(&[(2, Other), (90_000, Other)]);
+        assert_eq!(judge(&undialable).status, Status::NotApplicable, "{}", judge(&undialable).summary);
+        let served = unix_run(&[(2, Connected)]);
+        assert_eq!(NotServing.evaluate(&[served, never, undialable]).status, Status::RuledOut);
+    }
+
+    #[test]
+    fn a_socket_known_to_exist_whose_creation_was_not_seen_is_inconclusive() {
+        let mut run = unix_run(&[(2, ConnectResult::Refused)]);
+        run.events = crate::Timeline::new(run.events.iter().filter(|e| e.t_us != 1).cloned().collect());
+        assert_eq!(judge(&run).status, Status::Inconclusive, "{}", judge(&run).summary);
+    }
+
+    #[test]
+    fn a_socket_bound_in_a_private_mount_namespace_is_no_file_here() {
+        let path = "/s/w.sock".to_string();
+        let mut run = tcp_run(vec![]);
+        run.expected.endpoint = crate::Endpoint::Unix { path: path.clone() };
+        let ns = EventKind::Namespaces {
+            pid: 10,
+            same_mnt: false,
+            same_net: true,
+            path: path.clone(),
+            inside: FileType::Socket,
+            outside: FileType::Gone,
+        };
+        let bound = EventKind::SocketBound { pid: 10, inode: 3, path: path.clone(), listening: true };
+        let gone = EventKind::Connect { path, result: ConnectResult::NotFound, detail: String::new(), peer: None };
+        run.events = crate::Timeline::new(
+            [(5, bound), (9, gone), (10, ns)].into_iter().map(|(t_us, kind)| Event { t_us, kind }).collect(),
+        );
+        assert_eq!(judge(&run).status, Status::NotApplicable, "{}", judge(&run).summary);
+    }
+
+    #[test]
+    fn a_tcp_worker_that_never_listened_has_no_health_to_judge() {
+        let f = judge(&tcp_run(vec![(5, EventKind::Exited { pid: 10, status: crate::ExitStatus::Code(0) })]));
+        assert_eq!(f.status, Status::NotApplicable, "{}", f.summary);
+        let held = EventKind::AddressHeld { address: "127.0.0.1:4000".into(), inode: 9, holder: None };
+        let f = judge(&tcp_run(vec![(1, held), (2, connected()), (3, health(Some(200), true))]));
+        assert_eq!(f.status, Status::NotApplicable, "another process answered: {}", f.summary);
+        let listening = EventKind::TcpListening {
+            pid: 10,
+            inode: 7,
+            address: "127.0.0.1".into(),
+            port: 4000,
+            family: crate::IpFamily::Ipv4,
+        };
+        let f = judge(&tcp_run(vec![(1, listening)]));
+        assert_eq!(f.status, Status::Inconclusive, "it listened, but no health answer came: {}", f.summary);
     }
 
     #[test]

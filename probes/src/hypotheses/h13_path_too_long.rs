@@ -1,6 +1,6 @@
 //! H13: the socket path is longer than `sun_path` holds: truncated by some runtimes, refused (EINVAL) by others.
 
-use super::facts::ran;
+use super::facts::{ran, root_exit};
 use crate::{per_run, ConnectResult, Event, EventKind, Evidence, FileType, Finding, Probe, RunRecord, Status};
 
 /// Bytes in `sockaddr_un.sun_path`. Linux binds a path that fills all 108 without a terminating NUL (and Node's
@@ -27,7 +27,7 @@ impl Probe for PathTooLong {
          over: confirmed by a socket bound at a truncated prefix of it (kernel or inotify), or by a bind error \
          (EINVAL, ENAMETOOLONG) in the output, or by a socket bound at the full path through a detour (Bun binds \
          via /proc/self/fd) that a client still cannot connect to. Ruled out when the path fits, or clients \
-         connect anyway."
+         connect anyway. Over the limit, a worker that ends without any bind is confirmed too."
     }
     fn fix(&self) -> &'static str {
         "Keep socket paths short: put the socket in a short directory (e.g. $XDG_RUNTIME_DIR or /tmp/<app>-<uid>/) \
@@ -77,10 +77,49 @@ fn judge(run: &RunRecord) -> Finding {
     if let Some(created) = full {
         return bound_in_full(run, len, created, over);
     }
+    if let Some(found) = without_bind(run, len, &over) {
+        return found;
+    }
     Finding::new(
         Status::Inconclusive,
         format!("the path is {len} bytes, over the limit, but neither a bind nor a bind error was seen"),
         vec![over, Evidence::run(id, "missing: a socket bound anywhere, or readable output")],
+    )
+}
+
+/// No bind anywhere and no error seen: a worker whose tree ended that way never got a socket for its over-long path;
+/// one still running at the end never got as far as a bind, and holds nothing about its path.
+fn without_bind(run: &RunRecord, len: usize, over: &Evidence) -> Option<Finding> {
+    let id = run.id;
+    if run.events.iter().any(|e| is_bind(&e.kind)) {
+        return None;
+    }
+    let (end, _, live) = run.events.end_state()?;
+    if !live.is_empty() {
+        return Some(Finding::new(
+            Status::NotApplicable,
+            format!(
+                "the worker never bound and was still running at the end: nothing shows what its {len}-byte path did"
+            ),
+            vec![over.clone(), Evidence::at(id, end.t_us, end.kind.describe())],
+        ));
+    }
+    let (exit, pid, status) = root_exit(run)?;
+    Some(Finding::new(
+        Status::Confirmed,
+        format!(
+            "the worker {status} without ever binding: nothing over sun_path can be bound, and its path is {len} bytes"
+        ),
+        vec![over.clone(), Evidence::at(id, exit.t_us, format!("pid {pid} {status}; no socket bound anywhere"))],
+    ))
+}
+
+fn is_bind(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::SocketBound { .. }
+            | EventKind::TcpListening { .. }
+            | EventKind::FileCreated { file_type: FileType::Socket, .. }
     )
 }
 
@@ -184,5 +223,17 @@ mod tests {
         assert_eq!(PathTooLong.evaluate(&[r]).status, Status::RuledOut);
         let (r, _) = long_run(vec![]);
         assert_eq!(PathTooLong.evaluate(&[r]).status, Status::Inconclusive);
+    }
+
+    #[test]
+    fn without_any_bind_an_ended_worker_confirms_and_a_running_one_has_nothing_to_say() {
+        let end = |live: Vec<i32>| EventKind::EndState { path: String::new(), file_type: None, live_pids: live };
+        let exited = EventKind::Exited { pid: 10, status: crate::ExitStatus::Code(1) };
+        let (ended, _) = long_run(vec![(5, exited), (9, end(vec![]))]);
+        let f = PathTooLong.evaluate(&[ended]);
+        assert_eq!(f.status, Status::Confirmed, "{}", f.summary);
+        let (running, _) = long_run(vec![(9, end(vec![10]))]);
+        let f = PathTooLong.evaluate(&[running]);
+        assert_eq!(f.status, Status::NotApplicable, "{}", f.summary);
     }
 }

@@ -1,7 +1,8 @@
 //! H15: the socket's directory is missing, removed, or not a directory.
 
 use super::facts::{
-    errno_lines, first_dir_check, last_dir_check, no_socket_file, socket_dir, socket_file, unexamined_dir,
+    errno_lines, first_dir_check, in_other_mount_ns, last_dir_check, no_socket_file, socket_dir, socket_file,
+    unexamined_dir,
 };
 use crate::{per_run, EventKind, Evidence, FileType, Finding, Probe, RunRecord, Status};
 
@@ -97,11 +98,7 @@ fn recreated_under_listener(run: &RunRecord, dir: &str) -> Option<Vec<Evidence>>
     run.events.iter().find_map(|newer| {
         let EventKind::DirNewerThanProcess { dir: d, pid, .. } = &newer.kind else { return None };
         // A worker in a mount namespace of its own sees another directory there (H16), not a re-created one.
-        let elsewhere = run
-            .events
-            .iter()
-            .any(|e| matches!(&e.kind, EventKind::Namespaces { pid: p, same_mnt: false, .. } if p == pid));
-        if elsewhere {
+        if in_other_mount_ns(run, *pid) {
             return None;
         }
         let lost = run.events.iter().find(|e| {

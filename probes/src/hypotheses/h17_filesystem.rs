@@ -22,7 +22,8 @@ impl Probe for Filesystem {
     fn checks(&self) -> &'static str {
         "Reads the socket directory's filesystem type (statfs f_type), has the harness bind a test socket there, \
          and looks for EOPNOTSUPP / EPERM / EIO at bind (where the mode allows the worker's user) and for a \
-         regular file at the expected path while the worker holds a listener bound to it."
+         regular file at the expected path while the worker holds a listener bound to it. A directory that does not \
+         exist has no filesystem to judge (see H15)."
     }
     fn fix(&self) -> &'static str {
         "Put the socket on a local filesystem (tmpfs such as $XDG_RUNTIME_DIR or /tmp, or ext4), not on a shared \
@@ -54,7 +55,11 @@ fn judge(run: &RunRecord) -> Finding {
     };
     let mut evidence = vec![Evidence::at(id, check.t_us, check.kind.describe())];
     if *file_type != FileType::Dir {
-        return Finding::new(Status::Inconclusive, format!("{dir} does not exist (see H15)"), evidence);
+        return Finding::new(
+            Status::NotApplicable,
+            format!("{dir} does not exist: no filesystem to judge (see H15)"),
+            evidence,
+        );
     }
     let fs = name(*fs_magic);
     let allowed = may_create(*mode, *owner, *group, *as_uid, as_gids);
@@ -113,7 +118,7 @@ fn regular_file_at_listener(run: &RunRecord) -> Option<Vec<Evidence>> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::facts::{dir_checked, record};
+    use super::super::facts::{dir_checked, dir_missing, record};
     use super::*;
 
     #[test]
@@ -128,6 +133,14 @@ mod tests {
         let failed = BindTest::Failed { errno: "EACCES".into() };
         let f = judge(&record(vec![dir_checked(0o711, 0, 0xEF53, 65534, failed)]));
         assert_eq!(f.status, Status::RuledOut, "{}", f.summary);
+    }
+
+    #[test]
+    fn a_missing_directory_leaves_the_runs_that_had_one_to_decide() {
+        let missing = record(vec![dir_missing()]);
+        assert_eq!(judge(&missing).status, Status::NotApplicable, "{}", judge(&missing).summary);
+        let local = record(vec![dir_checked(0o700, 1000, 0xEF53, 1000, BindTest::Bound)]);
+        assert_eq!(Filesystem.evaluate(&[local, missing]).status, Status::RuledOut);
     }
 
     #[test]
