@@ -40,8 +40,10 @@ pub(crate) fn one(id: &str, style: Style) -> anyhow::Result<i32> {
     println!(
         "Verdicts:\n{}",
         para(
-            "confirmed or ruled out cite the events (run and time) that decided them; inconclusive says which \
-             evidence is missing; n/a means the profile gives the hypothesis nothing to check."
+            "confirmed or ruled out cite the events (run and time) that decided them, and are decided by the runs \
+             that hold evidence for the hypothesis (a run that never bound says nothing of where it would have); \
+             inconclusive says which evidence is missing; n/a means no run held any (or the profile gives the \
+             hypothesis nothing to check)."
         )
     );
     Ok(EXIT_HEALTHY)

@@ -488,7 +488,10 @@ fn merging_shards_that_do_not_fit_together() {
             r["command"].as_str().unwrap().replace("--vary launches", "--vary launches --window-ms 10").into()
     });
     let foreign_run = changed("foreign.json", &|r| r["runs"][0]["id"] = 1.into());
-    let whole = common::root().join("tests/fixtures/crash-cleanup.json");
+    // A report saved before matrices were recorded.
+    let whole = changed("no-matrix.json", &|r| {
+        r.as_object_mut().unwrap().remove("matrix");
+    });
     let s = |f: &std::path::Path| f.to_str().unwrap().to_string();
     for (files, names) in [
         (vec![s(&one), s(&other_session)], "different sessions"),
@@ -500,6 +503,7 @@ fn merging_shards_that_do_not_fit_together() {
         (vec![s(&one), s(&one)], "shard 1/2 is in both"),
         (vec![s(&one)], "shard 2/2 missing"),
         (vec![s(&one), s(&whole)], "records no matrix"),
+        (vec![s(&one), s(&common::root().join("tests/fixtures/crash-cleanup.json"))], "the whole matrix, not a shard"),
         (vec![s(&one), s(&dir.path().join("absent.json"))], "absent.json"),
     ] {
         let mut args = vec!["merge"];

@@ -6,6 +6,7 @@
 //!   target/release/sockdiag run --session 28 --profile fixtures/profiles/crash-cleanup.toml --format json \
 //!     --launcher-exit-ms 300 | sed "s#$PWD/#/src/sockdiag/#g" > tests/fixtures/crash-cleanup.json
 //! (the launcher outlives the worker's crash, so the drained pipe shows what the production configuration hides)
+//! and tests/fixtures/healthy.json the same way from fixtures/profiles/healthy.toml (without --launcher-exit-ms)
 //! then review the snapshots: `INSTA_UPDATE=always cargo test --release --test reports` and `git diff`.
 
 mod common;
