@@ -81,7 +81,7 @@ fn when(configs: &[&ConfigSummary]) -> String {
         (1, _) => changes[0].join(" and "),
         (n, false) => format!("{} ({n} configurations)", shared.join(" and ")),
         (n, true) if n <= 3 => changes.iter().map(|c| c.join(" and ")).collect::<Vec<_>>().join(", or "),
-        (n, true) => format!("{} … ({n} configurations)", changes[0].join(" and ")),
+        (n, true) => format!("{} and {} more configurations", changes[0].join(" and "), n - 1),
     }
 }
 
