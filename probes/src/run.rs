@@ -429,13 +429,14 @@ impl Outcome {
         let stop = events.harness_stop_us();
         let mut servers: Vec<i32> = events.listeners().iter().map(|l| l.1).collect();
         servers.extend(events.tcp_listeners().iter().map(|l| l.1));
-        // A listening socket is shared by every process that inherited it: the one seen holding it at the end
-        // (a daemon's forked server, found after its parent) serves as much as the one first seen binding it.
+        // A listening socket is shared by every process that inherited it: each one seen holding it (a daemon's
+        // forked server, found after its parent; the holder of the expected path at the end) is a server.
         servers.extend(
             events
                 .iter()
                 .filter_map(|e| match &e.kind {
                     EventKind::PathHolder { holder: Some(h), .. } if h.listening => Some(h.pids.clone()),
+                    EventKind::SocketBound { pid, listening: true, .. } => Some(vec![*pid]),
                     _ => None,
                 })
                 .flatten(),

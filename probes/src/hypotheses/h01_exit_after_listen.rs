@@ -50,7 +50,7 @@ fn judge(run: &RunRecord) -> Finding {
     };
     let mut evidence = vec![Evidence::at(id, listen.t_us, listen.kind.describe())];
     if let Some((e, pid, status)) = exit.filter(|(e, _, _)| e.t_us >= listen.t_us) {
-        if let Some(finding) = handed_off(run, e, pid, &status) {
+        if let Some(finding) = handed_off(run, e, pid, &status).or_else(|| listener_kept(run, e, pid, &status)) {
             return finding;
         }
         if let Some(line) = last_line_before(run, e.t_us).filter(|l| l.t_us > listen.t_us) {
@@ -137,6 +137,40 @@ fn handed_off(run: &RunRecord, exit: &crate::Event, pid: i32, status: &ExitStatu
     ))
 }
 
+/// The process that exited shared its listening socket with another (a fork inherits it) that was alive at the end:
+/// it handed the listener over, wherever that listener is bound (no client need have reached it).
+fn listener_kept(run: &RunRecord, exit: &crate::Event, pid: i32, status: &ExitStatus) -> Option<Finding> {
+    let (end, _, live) = run.events.end_state()?;
+    let sockets = |of: &dyn Fn(i32, bool) -> bool| -> Vec<(&crate::Event, i32, u64)> {
+        run.events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::SocketBound { pid, inode, listening, .. } if of(*pid, *listening) => Some((e, *pid, *inode)),
+                _ => None,
+            })
+            .collect()
+    };
+    let its: Vec<u64> = sockets(&|p, _| p == pid).iter().map(|s| s.2).collect();
+    let (held, keeper, inode) =
+        sockets(&|p, listening| p != pid && listening && live.contains(&p)).into_iter().find(|s| its.contains(&s.2))?;
+    let id = run.id;
+    Some(Finding::new(
+        Status::RuledOut,
+        format!(
+            "pid {pid} {status} after listening, but pid {keeper} held its listener to the end: a handoff, not a crash"
+        ),
+        vec![
+            Evidence::at(id, held.t_us, held.kind.describe()),
+            Evidence::at(id, exit.t_us, format!("pid {pid} {status}")),
+            Evidence::at(
+                id,
+                end.t_us,
+                format!("{}; socket inode {inode} is the one pid {pid} bound", end.kind.describe()),
+            ),
+        ],
+    ))
+}
+
 fn is_connected(kind: &EventKind) -> bool {
     matches!(kind, EventKind::Connect { result: ConnectResult::Connected, .. })
 }
@@ -157,6 +191,31 @@ mod tests {
 
     fn end(live: Vec<i32>) -> EventKind {
         EventKind::EndState { path: PATH.into(), file_type: Some(FileType::Socket), live_pids: live }
+    }
+
+    /// ssh-agent told to listen elsewhere: the client binds, forks the server, exits 0; no client ever reaches the
+    /// server (it is at another path), but the server holds the very socket its parent bound until the end.
+    #[test]
+    fn a_fork_that_keeps_the_parents_listener_is_a_handoff_wherever_it_listens() {
+        let inherited =
+            EventKind::SocketBound { pid: 11, inode: 110, path: "/s/data/other.sock".into(), listening: true };
+        let own = EventKind::SocketBound { pid: 10, inode: 110, path: "/s/data/other.sock".into(), listening: true };
+        let run = record(
+            StdioMode::Ignore,
+            vec![(1, spawned(10)), (2, own), (3, inherited), (4, exited(10, 0)), (9, end(vec![11]))],
+        );
+        let finding = judge(&run);
+        assert_eq!(finding.status, Status::RuledOut, "{}", finding.summary);
+        assert!(finding.summary.contains("pid 11 held its listener"), "{}", finding.summary);
+        assert!(!run.outcome.label.contains("exited"), "the outcome is the server's: {}", run.outcome.label);
+        // A child that bound a socket of its own, or died before the end, takes nothing over.
+        let other = EventKind::SocketBound { pid: 11, inode: 111, path: "/s/data/other.sock".into(), listening: true };
+        let own = EventKind::SocketBound { pid: 10, inode: 110, path: "/s/data/other.sock".into(), listening: true };
+        let run = record(
+            StdioMode::Ignore,
+            vec![(1, spawned(10)), (2, own), (3, other), (4, exited(10, 0)), (9, end(vec![11]))],
+        );
+        assert_eq!(judge(&run).status, Status::Confirmed, "{}", judge(&run).summary);
     }
 
     #[test]
