@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use sockdiag_probes::{
-    all_probes, fmt_ms, quotable, Event, EventKind, Marker, RunConfig, RunRecord, Status, Stream, Verdict,
+    all_probes, fmt_ms, quotable, Event, EventKind, Finding, Marker, RunConfig, RunRecord, Status, Stream, Verdict,
 };
 
 use crate::context::Environment;
@@ -109,12 +109,8 @@ impl Diagnosis {
                 if p.live_look() {
                     return p.verdict(&runs);
                 }
-                let mut v = p.verdict(&[]);
-                v.status = Status::NotApplicable;
-                v.summary = "a live look cannot decide this; sockdiag run watches the worker start".into();
-                v.fact = v.summary.clone();
-                (v.rate, v.spread, v.quote, v.evidence) = (None, None, None, vec![]);
-                v
+                let why = "a live look cannot decide this; sockdiag run watches the worker start";
+                p.dressed(Finding::new(Status::NotApplicable, why, vec![]))
             })
             .collect();
         let root_cause = root_cause(&verdicts, &runs, None, RunConfig::PRODUCTION);
@@ -172,18 +168,23 @@ struct Group<'a> {
     verdicts: Vec<Verdict>,
 }
 
-impl<'a> Group<'a> {
-    /// Runs grouped by configuration, in the order the matrix first ran each one.
-    fn all(runs: &'a [RunRecord]) -> Vec<Group<'a>> {
-        let mut groups: Vec<(RunConfig, Vec<&RunRecord>)> = Vec::new();
-        for r in runs {
-            match groups.iter_mut().find(|g| g.0 == r.config) {
-                Some(g) => g.1.push(r),
-                None => groups.push((r.config, vec![r])),
-            }
+/// Runs grouped by configuration, in the order the matrix first ran each one.
+pub(crate) fn by_config(runs: &[RunRecord]) -> Vec<(RunConfig, Vec<&RunRecord>)> {
+    let mut groups: Vec<(RunConfig, Vec<&RunRecord>)> = Vec::new();
+    for r in runs {
+        match groups.iter_mut().find(|g| g.0 == r.config) {
+            Some(g) => g.1.push(r),
+            None => groups.push((r.config, vec![r])),
         }
+    }
+    groups
+}
+
+impl<'a> Group<'a> {
+    /// Each configuration's runs, judged on their own.
+    fn all(runs: &'a [RunRecord]) -> Vec<Group<'a>> {
         let probes = all_probes();
-        groups
+        by_config(runs)
             .into_iter()
             .map(|(config, runs)| {
                 let owned: Vec<RunRecord> = runs.iter().map(|r| (*r).clone()).collect();

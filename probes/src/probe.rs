@@ -108,7 +108,11 @@ pub trait Probe: Sync {
     }
 
     fn verdict(&self, runs: &[RunRecord]) -> Verdict {
-        let finding = self.evaluate(runs);
+        self.dressed(self.evaluate(runs))
+    }
+
+    /// A finding as this probe's verdict: its id, title, fix and rank around the facts.
+    fn dressed(&self, finding: Finding) -> Verdict {
         Verdict {
             id: self.id(),
             title: self.title(),

@@ -46,14 +46,7 @@ pub(super) struct Group<'a> {
 
 /// Runs grouped by configuration, in the order the matrix first ran each one.
 pub(super) fn groups(runs: &[RunRecord]) -> Vec<Group<'_>> {
-    let mut out: Vec<Group> = Vec::new();
-    for r in runs {
-        match out.iter_mut().find(|g| *g.config == r.config) {
-            Some(g) => g.runs.push(r),
-            None => out.push(Group { config: &r.config, runs: vec![r] }),
-        }
-    }
-    out
+    crate::diagnosis::by_config(runs).into_iter().map(|(_, runs)| Group { config: &runs[0].config, runs }).collect()
 }
 
 /// Run ids with consecutive ones joined: `1-3, 8, 15-16`.

@@ -142,6 +142,16 @@ pub(crate) fn output_read_until(run: &RunRecord) -> Option<u64> {
     }
 }
 
+/// A sign that something was bound: a socket seen bound, a TCP listener, a socket file created.
+pub(crate) fn is_bind(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::SocketBound { .. }
+            | EventKind::TcpListening { .. }
+            | EventKind::FileCreated { file_type: FileType::Socket, .. }
+    )
+}
+
 /// Every pid the run saw in the worker's tree.
 pub(crate) fn known_pids(run: &RunRecord) -> Vec<i32> {
     let mut pids: Vec<i32> = run

@@ -1,9 +1,7 @@
 //! H7: the command's routing never reaches the worker's main (an entry guard, a CLI dispatch that falls through).
 
-use super::facts::{per_run_naming_runtimes, ran, root_exit};
-use crate::{
-    EventKind, Evidence, FileType, Finding, Lifecycle, Marker, Probe, RunConfig, RunRecord, Status, StdioMode,
-};
+use super::facts::{is_bind, per_run_naming_runtimes, ran, root_exit};
+use crate::{EventKind, Evidence, Finding, Lifecycle, Marker, Probe, RunConfig, RunRecord, Status, StdioMode};
 
 pub struct EntryNeverReached;
 
@@ -104,20 +102,11 @@ fn reads_all_output(config: &RunConfig) -> bool {
     }
 }
 
-fn is_bind(kind: &EventKind) -> bool {
-    matches!(
-        kind,
-        EventKind::SocketBound { .. }
-            | EventKind::TcpListening { .. }
-            | EventKind::FileCreated { file_type: FileType::Socket, .. }
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testkit::{line, run, under, SOCKET};
-    use crate::{ExitStatus, Runtime};
+    use crate::{ExitStatus, FileType, Runtime};
 
     fn exit0() -> (u64, EventKind) {
         (5, EventKind::Exited { pid: 10, status: ExitStatus::Code(0) })

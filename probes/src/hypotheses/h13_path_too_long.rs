@@ -1,6 +1,6 @@
 //! H13: the socket path is longer than `sun_path` holds: truncated by some runtimes, refused (EINVAL) by others.
 
-use super::facts::{ran, root_exit};
+use super::facts::{is_bind, ran, root_exit};
 use crate::{per_run, ConnectResult, Event, EventKind, Evidence, FileType, Finding, Probe, RunRecord, Status};
 
 /// Bytes in `sockaddr_un.sun_path`. Linux binds a path that fills all 108 without a terminating NUL (and Node's
@@ -112,15 +112,6 @@ fn without_bind(run: &RunRecord, len: usize, over: &Evidence) -> Option<Finding>
         ),
         vec![over.clone(), Evidence::at(id, exit.t_us, format!("pid {pid} {status}; no socket bound anywhere"))],
     ))
-}
-
-fn is_bind(kind: &EventKind) -> bool {
-    matches!(
-        kind,
-        EventKind::SocketBound { .. }
-            | EventKind::TcpListening { .. }
-            | EventKind::FileCreated { file_type: FileType::Socket, .. }
-    )
 }
 
 /// The file is at the full path (some runtimes bind through `/proc/self/fd/<dir>/<name>`): what decides is whether
