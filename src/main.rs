@@ -271,10 +271,14 @@ fn diagnose(
         keep_sandbox: opts.keep_sandbox,
         launcher_exit: std::time::Duration::from_millis(opts.launcher_exit_ms),
         runtimes,
-        database: runner::DatabaseTemplate::prepare(&profile, opts.session, &supervisor.temp_dirs)?,
+        database: supervisor.unless_stopping(runner::DatabaseTemplate::prepare(
+            &profile,
+            opts.session,
+            &supervisor.temp_dirs,
+        ))?,
     };
     let progress = report::progress::Progress::new(configs.len());
-    let runs = runner::run_all(&plan, &configs, jobs, &|run| progress.done(run))?;
+    let runs = supervisor.unless_stopping(runner::run_all(&plan, &configs, jobs, &|run| progress.done(run)))?;
     progress.finish();
     let name = format!("{} ({})", profile.name, profile.source);
     Ok(Diagnosis::new(opts.session, name, context::reproduce_command(opts), environment, Some(matrix), runs))

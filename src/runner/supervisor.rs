@@ -99,6 +99,18 @@ impl Supervisor {
         }
     }
 
+    /// `result`, unless it failed while an interrupt stops everything: then the failure is the interrupt's doing
+    /// (it removed the directory being written, killed the process being waited for), and the interrupt's thread
+    /// ends the process with 128 + its signal; this thread waits for that instead of exiting with an error first.
+    pub(crate) fn unless_stopping<T>(&self, result: anyhow::Result<T>) -> anyhow::Result<T> {
+        if result.is_err() && self.temp_dirs.closed() {
+            loop {
+                std::thread::park();
+            }
+        }
+        result
+    }
+
     /// Skips what is left of the shutdown's grace periods (a second interrupt).
     pub(crate) fn hurry(&self) {
         if !self.hurried.swap(true, Ordering::SeqCst) {
@@ -137,6 +149,11 @@ impl TempDirs {
         if let Some(list) = self.dirs.lock().expect("temp dir list").as_mut() {
             list.retain(|d| d != dir);
         }
+    }
+
+    /// True once stopping: no directory is made any more.
+    fn closed(&self) -> bool {
+        self.dirs.lock().expect("temp dir list").is_none()
     }
 
     /// No directory is made from here on; returns those in use.
