@@ -70,14 +70,10 @@ impl Supervisor {
     }
 
     /// Stops every process of this invocation, wherever it is (a last sweep after the runs): those carrying its
-    /// marker, the descendants whose marker cannot be read yet (an exec under way), and those in its cgroup.
+    /// marker, and those in its cgroup.
     pub(crate) fn stop_all(&self, how: Escalation) {
         let prefix = format!("{}-", self.token);
-        let marked = || {
-            let mut pids = super::marker::processes_everywhere(|m| m.starts_with(&prefix));
-            pids.extend(super::marker::unreadable_descendants());
-            pids
-        };
+        let marked = || super::marker::processes_everywhere(|m| m.starts_with(&prefix));
         let cgroup = self.cgroup.as_ref().ok();
         escalation::stop(&mut Members { marked: &marked, cgroup, hurry: Some(self.hurry.0.as_fd()) }, how);
     }
