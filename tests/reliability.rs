@@ -462,6 +462,16 @@ fn a_launcher_whose_harness_is_already_gone_starts_nothing() {
     assert!(out.stdout.is_empty(), "no worker was reported: {:?}", out.stdout);
 }
 
+/// `pid (state, parent): command line`, for a failure message.
+fn describe(pid: i32) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat.rsplit_once(") ").map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().take(2).collect();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    format!("{pid} ({}): {}", fields.join(", parent "), cmdline.trim())
+}
+
 /// The processes of a uid, from /proc.
 fn processes_of(uid: u32) -> Vec<i32> {
     use std::os::unix::fs::MetadataExt;
@@ -515,7 +525,8 @@ fn a_worker_that_uses_up_the_process_limit_neither_panics_sockdiag_nor_outlives_
     assert!(code == 0 || code == 1 || code == 3, "exit {code}: {stderr}");
     let left = processes_of(UID);
     wait_gone(&left, Duration::from_secs(5));
-    assert!(processes_of(UID).is_empty(), "the worker's processes outlived sockdiag: {left:?}");
+    let outlived: Vec<String> = processes_of(UID).iter().map(|&pid| describe(pid)).collect();
+    assert!(outlived.is_empty(), "the worker's processes outlived sockdiag (it exited {code}): {outlived:?}\n{stderr}");
 }
 
 #[test]
