@@ -344,7 +344,9 @@ fn root_cause(
         text.push_str(&format!(" (also confirmed: {})", also.iter().map(|v| v.id).collect::<Vec<_>>().join(", ")));
     }
     text.push('.');
-    if let Some((facts, _)) = words {
+    // The worker's words are quoted once: by a verdict told above, or else from its last lines.
+    let quoted = first.quote.is_some() || chained.iter().any(|v| v.quote.is_some());
+    if let Some((facts, _)) = words.filter(|_| !quoted) {
         text.push(' ');
         text.push_str(&facts);
     }
