@@ -472,7 +472,9 @@ fn describe(pid: i32) -> String {
     format!("{pid} ({}): {}", fields.join(", parent "), cmdline.trim())
 }
 
-/// The processes of a uid, from /proc.
+/// The live processes of a uid, from /proc. A zombie is dead: once sockdiag has exited, the processes it killed
+/// last may still wait as zombies for pid 1 to reap them (and the pidfd wait above returns at the exit, not at
+/// the reaping).
 fn processes_of(uid: u32) -> Vec<i32> {
     use std::os::unix::fs::MetadataExt;
     let entries = std::fs::read_dir("/proc").unwrap().flatten();
@@ -480,7 +482,14 @@ fn processes_of(uid: u32) -> Vec<i32> {
         .filter_map(|e| Some((e.file_name().to_str()?.parse::<i32>().ok()?, e.metadata().ok()?.uid())))
         .filter(|&(_, owner)| owner == uid)
         .map(|(pid, _)| pid)
+        .filter(|&pid| !matches!(state_of(pid), Some('Z' | 'X')))
         .collect()
+}
+
+/// A process's state letter (`R`, `S`, `Z`...), from /proc/PID/stat.
+fn state_of(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
 }
 
 #[test]
