@@ -480,6 +480,14 @@ impl Timeline {
         out
     }
 
+    /// Listeners on the expected TCP address that belong to another process: an `AddressHeld` whose socket is
+    /// not one the worker's tree was seen listening on (a look can read the kernel's table while the worker's own
+    /// listener is not yet, or no longer, attributable to it).
+    pub fn foreign_holders(&self) -> impl Iterator<Item = &Event> {
+        let own: Vec<u64> = self.tcp_listeners().iter().map(|l| l.2).collect();
+        self.0.iter().filter(move |e| matches!(&e.kind, EventKind::AddressHeld { inode, .. } if !own.contains(inode)))
+    }
+
     /// Listening Unix sockets the kernel showed, one per inode.
     pub fn listeners(&self) -> Vec<(&Event, i32, u64, &str)> {
         let mut seen = Vec::new();

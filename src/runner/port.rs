@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 use std::net::TcpListener;
+use std::os::fd::AsRawFd;
 use std::sync::Mutex;
 
 use anyhow::Context;
@@ -27,8 +28,7 @@ impl Ports {
             let seed =
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
             let port = low + ((seed ^ std::process::id().wrapping_mul(2_654_435_761)) % u32::from(high - low)) as u16;
-            if TcpListener::bind(("127.0.0.1", port)).is_ok() && self.given.lock().expect("port set lock").insert(port)
-            {
+            if bindable(port) && self.given.lock().expect("port set lock").insert(port) {
                 return Ok(port);
             }
         }
@@ -40,6 +40,15 @@ impl Ports {
         self.given.lock().expect("port set lock").insert(port);
         Ok(port)
     }
+}
+
+/// True when a socket can bind 127.0.0.1:`port` now. Bound without listening, so that no look of another run
+/// sees a listener there; without SO_REUSEADDR, so that a port with connections in TIME_WAIT is passed over too.
+fn bindable(port: u16) -> bool {
+    use nix::sys::socket::{bind, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+    socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
+        .and_then(|fd| bind(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, port)))
+        .is_ok()
 }
 
 /// The ports from 10000 up to the start of the ephemeral range (`net.ipv4.ip_local_port_range`, 32768 by default).

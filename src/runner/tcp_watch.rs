@@ -18,6 +18,9 @@ pub(super) struct TcpWatch {
     listeners: tcp_sockets::TcpTable,
     /// Listeners on the expected address already attributed (to another process, or to this run).
     attributed: HashSet<u64>,
+    /// Listeners whose holder could not be identified at the last look (their process may have been between
+    /// its exit and the kernel's table update, or the worker's own, not yet scanned): recorded when seen again.
+    unidentified: HashSet<u64>,
     /// The health check answered ready: it is not asked again.
     ready: bool,
     last_answer: Option<(Option<u16>, bool, String)>,
@@ -41,6 +44,7 @@ impl TcpWatch {
             health,
             listeners: tcp_sockets::TcpTable::default(),
             attributed: HashSet::new(),
+            unidentified: HashSet::new(),
             ready: false,
             last_answer: None,
         })
@@ -56,30 +60,40 @@ impl TcpWatch {
         let table = tcp_sockets::listening(netns_pid);
         let mut events = self.listeners.update(&table, scan);
         let changed = !events.is_empty();
-        events.extend(self.holders(&table, ours));
+        events.extend(self.holders(&table, ours, false));
         Found { events, changed, serving: changed && self.serves_on_connect() }
     }
 
     /// Before the spawn: whoever already listens on the address (in our own network namespace).
     pub(super) fn before_spawn(&mut self) -> Vec<EventKind> {
         let table = tcp_sockets::listening(std::process::id() as i32);
-        self.holders(&table, &|_| false)
+        self.holders(&table, &|_| false, true)
     }
 
     /// Listeners on the expected address that belong to no process of this run, each with its holder, once.
-    fn holders(&mut self, table: &HashMap<u64, SocketAddr>, ours: &dyn Fn(i32) -> bool) -> Vec<EventKind> {
+    /// `at_once`: an unidentified holder is recorded at its first sighting (before the spawn, nothing of the run
+    /// can be mistaken for it).
+    fn holders(
+        &mut self,
+        table: &HashMap<u64, SocketAddr>,
+        ours: &dyn Fn(i32) -> bool,
+        at_once: bool,
+    ) -> Vec<EventKind> {
         let Endpoint::Tcp { host, port } = &self.endpoint else { return vec![] };
         let held = self.listeners.inodes();
         let skip = |inode: u64| held.contains(&inode) || self.attributed.contains(&inode);
         let found = address_holder::holders(table, host, *port, &skip);
         let mut events = Vec::new();
         for (inode, holder) in found {
-            self.attributed.insert(inode);
-            // The worker's own listener, seen in the table before its descriptor scan: not a holder.
-            if holder.as_ref().is_some_and(|h| ours(h.pid)) {
-                continue;
+            match &holder {
+                // The worker's own listener, seen in the table before its descriptor scan: not a holder.
+                Some(h) if ours(h.pid) => {}
+                // sockdiag's own moment on the port (another run's pick of a free port): not a holder either.
+                Some(h) if h.pid == std::process::id() as i32 => continue,
+                None if !at_once && self.unidentified.insert(inode) => continue,
+                _ => events.push(address_holder::event(&self.endpoint.target(), inode, holder)),
             }
-            events.push(address_holder::event(&self.endpoint.target(), inode, holder));
+            self.attributed.insert(inode);
         }
         events
     }

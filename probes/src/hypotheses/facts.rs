@@ -88,7 +88,7 @@ pub(crate) fn looks_like_error(text: &str) -> bool {
 /// or, the peer unknown, no outside process held the address). Without one, the run never got as far as a bind.
 pub(crate) fn unseen_listener(run: &RunRecord) -> Option<&Event> {
     let pids = known_pids(run);
-    let held_outside = run.events.iter().any(|e| matches!(e.kind, EventKind::AddressHeld { .. }));
+    let held_outside = run.events.foreign_holders().next().is_some();
     run.events.iter().find(|e| match &e.kind {
         EventKind::Line { markers, .. } | EventKind::LogLine { markers, .. } => markers.contains(&Marker::Listening),
         EventKind::Connect { result: ConnectResult::Connected, peer, .. } => match peer {

@@ -172,7 +172,7 @@ fn proves_file(kind: &EventKind, expected: &str) -> bool {
 fn judge_tcp(run: &RunRecord) -> Finding {
     let id = run.id;
     let target = run.expected.endpoint.target();
-    let held = run.events.iter().find(|e| matches!(e.kind, EventKind::AddressHeld { .. }));
+    let held = run.events.foreign_holders().next();
     let answers: Vec<&Event> =
         run.events.iter().filter(|e| run.events.before_stop(e) && matches!(e.kind, EventKind::Health { .. })).collect();
     let listened = own_listener(run);
@@ -399,6 +399,24 @@ mod tests {
         };
         let f = judge(&tcp_run(vec![(1, listening)]));
         assert_eq!(f.status, Status::Inconclusive, "it listened, but no health answer came: {}", f.summary);
+    }
+
+    #[test]
+    fn the_workers_own_listener_seen_early_is_no_other_holder() {
+        // A look read the kernel's table before it could tie the listener to the worker: the same socket inode.
+        let held = EventKind::AddressHeld { address: "127.0.0.1:4000".into(), inode: 7, holder: None };
+        let listening = EventKind::TcpListening {
+            pid: 10,
+            inode: 7,
+            address: "127.0.0.1".into(),
+            port: 4000,
+            family: crate::IpFamily::Ipv4,
+        };
+        let run = tcp_run(vec![(1, held), (2, listening), (3, connected()), (4, health(Some(200), true))]);
+        let f = judge(&run);
+        assert_eq!(f.status, Status::RuledOut, "{}", f.summary);
+        let f = crate::hypotheses::h18_address_held::AddressHeld.evaluate(std::slice::from_ref(&run));
+        assert_eq!(f.status, Status::RuledOut, "{}", f.summary);
     }
 
     #[test]

@@ -45,7 +45,7 @@ fn judge(run: &RunRecord) -> Finding {
             vec![Evidence::at(id, own.0.t_us, own.0.kind.describe())],
         );
     }
-    if let Some(held) = run.events.iter().find(|e| matches!(e.kind, EventKind::AddressHeld { .. })) {
+    if let Some(held) = run.events.foreign_holders().next() {
         return confirmed(run, held, &target);
     }
     if let Some(said) = run.events.iter().find(|e| run.events.before_stop(e) && says_in_use(&e.kind)) {

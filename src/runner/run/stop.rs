@@ -26,7 +26,16 @@ impl Run<'_> {
     fn stop_politely(&mut self) {
         let reachable = self.record_end_state();
         // Never ask another process to stop: the stop message goes only to an address no one else holds.
-        let held = self.state.timeline().iter().any(|e| matches!(e.kind, EventKind::AddressHeld { .. }));
+        let timeline = self.state.timeline();
+        let own: Vec<u64> = timeline
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::TcpListening { inode, .. } => Some(inode),
+                _ => None,
+            })
+            .collect();
+        let held =
+            timeline.iter().any(|e| matches!(e.kind, EventKind::AddressHeld { inode, .. } if !own.contains(&inode)));
         if let (true, false, Some(send)) = (reachable, held, self.spec.send.clone()) {
             if self.left().is_empty() {
                 return;
