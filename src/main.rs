@@ -278,7 +278,10 @@ fn diagnose(
         ))?,
     };
     let progress = report::progress::Progress::new(configs.len());
-    let runs = supervisor.unless_stopping(runner::run_all(&plan, &configs, jobs, &|run| progress.done(run)))?;
+    let runs = supervisor.unless_stopping(runner::run_all(&plan, &configs, jobs, &|run| progress.done(run)));
+    drop(plan);
+    supervisor.release_owner();
+    let runs = runs?;
     progress.finish();
     let name = format!("{} ({})", profile.name, profile.source);
     Ok(Diagnosis::new(opts.session, name, context::reproduce_command(opts), environment, Some(matrix), runs))

@@ -52,6 +52,11 @@ impl Scene {
 
     /// Starts `sockdiag run` on a hostile profile and returns once it has reached `point`.
     fn start_at(&self, point: Point, mode: &str) -> Child {
+        self.start_wrapped(point, mode, &[])
+    }
+
+    /// `start_at`, with sockdiag's command line given to `wrapper` (a command that runs it, e.g. `unshare ...`).
+    fn start_wrapped(&self, point: Point, mode: &str, wrapper: &[&str]) -> Child {
         let (profile, window_ms, reached): (_, _, fn(&Path) -> bool) = match point {
             Point::DatabasePreparation => ("hostile-slow-seed".to_string(), "20000", |p| is_named(p, "-db-")),
             Point::MidMatrix => (format!("hostile-{mode}"), "20000", |p| p.ends_with("worker-28.sock")),
@@ -69,8 +74,15 @@ impl Scene {
         .unwrap();
         watcher.watch(self.dir(), RecursiveMode::Recursive).unwrap();
         let profile = common::profile(&profile);
-        let child =
-            self.command(&["run", "--session", "28", "--profile", &profile, "--window-ms", window_ms]).spawn().unwrap();
+        let args = ["run", "--session", "28", "--profile", &profile, "--window-ms", window_ms];
+        let mut cmd = self.command(&args);
+        if let Some((program, rest)) = wrapper.split_first() {
+            let mut wrapped = Command::new(program);
+            wrapped.args(rest).arg(env!("CARGO_BIN_EXE_sockdiag")).args(args).env("TMPDIR", self.dir());
+            cmd = wrapped;
+            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        }
+        let child = cmd.spawn().unwrap();
         rx.recv_timeout(DEADLINE).unwrap_or_else(|_| panic!("sockdiag reached {point:?}"));
         child
     }
@@ -185,7 +197,8 @@ fn escaping() -> &'static str {
 
 /// Kills sockdiag at `point`; its workers die with it where a cgroup holds them (the keeper kills it), and the
 /// next invocation (`clean`) reports and removes what is left.
-fn kill_then_clean(point: Point, mode: &str) {
+/// `reap`: whether its parent reaps the killed sockdiag before `clean` runs (a zombie still has a `/proc` entry).
+fn kill_then_clean(point: Point, mode: &str, reap: bool) {
     let scene = Scene::new();
     let cgroups = cgroups_writable();
     let mut child = scene.start_at(point, mode);
@@ -193,11 +206,22 @@ fn kill_then_clean(point: Point, mode: &str) {
     let workers = in_scene(scene.dir());
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-    child.wait().unwrap();
+    if reap {
+        child.wait().unwrap();
+    } else {
+        // Dead, not reaped: waitid with WNOWAIT returns at the exit and leaves the zombie.
+        let flags = nix::sys::wait::WaitPidFlag::WEXITED | nix::sys::wait::WaitPidFlag::WNOWAIT;
+        nix::sys::wait::waitid(nix::sys::wait::Id::Pid(nix::unistd::Pid::from_raw(pid as i32)), flags).unwrap();
+        assert!(Path::new(&format!("/proc/{pid}")).exists(), "a zombie sockdiag");
+    }
     if cgroups {
         // The keeper outlives sockdiag and kills the invocation's cgroup: the workers die with sockdiag, even one
         // that shed the marker.
-        wait_gone(&workers, Duration::from_secs(10));
+        // cgroup.kill signals every member at once, but they die one by one, some forked after `workers` was read.
+        let end = Instant::now() + Duration::from_secs(10);
+        while !in_scene(scene.dir()).is_empty() && Instant::now() < end {
+            wait_gone(&in_scene(scene.dir()), end.saturating_duration_since(Instant::now()));
+        }
         assert_eq!(in_scene(scene.dir()), Vec::<i32>::new(), "the workers died with sockdiag");
     }
     assert!(!scene.sandboxes().is_empty(), "a killed sockdiag leaves its temporary directories");
@@ -209,6 +233,38 @@ fn kill_then_clean(point: Point, mode: &str) {
     assert_eq!(marked_by(pid), Vec::<i32>::new());
     assert_eq!(in_scene(scene.dir()), Vec::<i32>::new());
     assert_eq!(scene.sandboxes(), Vec::<PathBuf>::new());
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_sockdiag_in_another_pid_namespace_is_alive_to_clean() {
+    if !common::is_root() || common::find_on_path("unshare").is_none() {
+        eprintln!("skipped: needs root and unshare(1)");
+        return;
+    }
+    // Inside its namespace, sockdiag gets a pid that no process has out here: by its pid alone, it looks dead.
+    let pid_max: i32 = std::fs::read_to_string("/proc/sys/kernel/pid_max").unwrap().trim().parse().unwrap();
+    let inner = (1000..pid_max - 1).rev().find(|p| !Path::new(&format!("/proc/{p}")).exists()).unwrap();
+    let set_pid = format!("echo {} > /proc/sys/kernel/ns_last_pid && \"$0\" \"$@\"", inner - 1);
+    let wrapper = ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--", "sh", "-c", &set_pid];
+    let scene = Scene::new();
+    let mut child = scene.start_wrapped(Point::MidMatrix, "ignore-term", &wrapper);
+    let sandboxes = scene.sandboxes();
+    assert!(sandboxes.iter().any(|s| is_named(s, &format!("sockdiag-{inner}-"))), "{sandboxes:?}");
+    let is_worker = |p: &i32| std::fs::read_link(format!("/proc/{p}/exe")).is_ok_and(|e| e.ends_with("hostile-worker"));
+    let workers: Vec<i32> = in_scene(scene.dir()).into_iter().filter(is_worker).collect();
+    assert!(!workers.is_empty(), "a worker serves");
+    let out = scene.command(&["clean"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no leftovers"), "{stderr}");
+    assert!(sandboxes.iter().all(|s| s.exists()), "the live sockdiag's sandboxes are still there");
+    let after = in_scene(scene.dir());
+    assert!(workers.iter().all(|w| after.contains(w)), "its workers are still running: {workers:?}, {after:?}");
+    assert!(child.try_wait().unwrap().is_none(), "sockdiag still runs");
+    // SAFETY: kill(2) on our own child (unshare, which takes its namespace down with it).
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    wait_gone(&workers, Duration::from_secs(10));
 }
 
 /// One test per signal and point, so that a failure names both.
@@ -248,17 +304,22 @@ fn sigint_mid_matrix_stops_a_double_forked_daemon() {
 
 #[test]
 fn sigkill_while_preparing_the_database_leaves_what_clean_removes() {
-    kill_then_clean(Point::DatabasePreparation, escaping());
+    kill_then_clean(Point::DatabasePreparation, escaping(), true);
 }
 
 #[test]
 fn sigkill_mid_matrix_leaves_what_clean_removes() {
-    kill_then_clean(Point::MidMatrix, escaping());
+    kill_then_clean(Point::MidMatrix, escaping(), true);
 }
 
 #[test]
 fn sigkill_during_the_stop_leaves_what_clean_removes() {
-    kill_then_clean(Point::Stop, escaping());
+    kill_then_clean(Point::Stop, escaping(), true);
+}
+
+#[test]
+fn a_killed_sockdiag_that_is_not_reaped_yet_leaves_what_clean_removes() {
+    kill_then_clean(Point::MidMatrix, escaping(), false);
 }
 
 /// Peak RSS (KiB) of a child, from wait4's rusage.
@@ -367,6 +428,29 @@ fn a_symlink_at_the_socket_path_is_reported_and_never_followed() {
         .any(|e| e["kind"] == "file_created" && e["file_type"] == "symlink");
     assert!(seen, "the symlink is reported");
     assert_eq!(out.status.code(), Some(1), "never reachable: a failure");
+    assert_eq!(scene.sandboxes(), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn a_real_directory_mounted_into_the_sandbox_keeps_its_contents() {
+    if !common::is_root() {
+        eprintln!("skipped: only root can mount");
+        return;
+    }
+    let scene = Scene::new();
+    let target = scene.dir().join("hostile-target");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("file"), "precious").unwrap();
+    let profile = common::profile("hostile-mount-inside");
+    let out = scene
+        .command(&["run", "--session", "28", "--profile", &profile, "--vary", "stdio", "--format", "json"])
+        .output()
+        .unwrap();
+    // Run by run, whatever each outcome (a worker whose stderr pipe closes dies of its failed write).
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(target.join("file")).unwrap(), "precious", "the mounted directory is intact");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&scene.dir().display().to_string()), "the mount is detached: {mounts}");
     assert_eq!(scene.sandboxes(), Vec::<PathBuf>::new());
 }
 

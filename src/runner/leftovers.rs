@@ -9,6 +9,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::escalation::{self, Escalation, Stoppable};
+use super::owner;
 
 /// Prefix of every sandbox directory in the temp dir.
 pub(crate) const SANDBOX_PREFIX: &str = "sockdiag-";
@@ -24,7 +25,9 @@ pub(crate) struct Leftovers {
 }
 
 impl Leftovers {
+    /// What killed invocations left; their lock files, which hold nothing, are removed on sight.
     pub(crate) fn find() -> Leftovers {
+        stale_locks().iter().for_each(|token| owner::remove_stale_lock(token));
         Leftovers {
             pids: orphan_processes(),
             sandboxes: orphan_sandboxes(),
@@ -44,7 +47,7 @@ impl Leftovers {
         killed.extend(self.cgroups.iter().flat_map(|dir| super::cgroup::kill_orphan(dir)));
         killed.sort_unstable();
         killed.dedup();
-        let removed = self.sandboxes.iter().filter(|d| std::fs::remove_dir_all(d).is_ok()).count();
+        let removed = self.sandboxes.iter().filter(|d| super::removal::remove_tree(d).is_ok()).count();
         format!(
             "killed {} leftover process(es) {killed:?}, removed {removed} leftover sandbox(es) of killed sockdiag runs",
             killed.len()
@@ -80,10 +83,26 @@ impl Stoppable for Orphans {
     }
 }
 
-/// The sockdiag pid a marker or a sandbox name starts with, if that sockdiag is gone.
+/// True when the sockdiag whose token a marker, a sandbox or a cgroup name starts with is gone: its lock is
+/// released (see `owner`), or, where it left no lock file, its pid is not a live process here.
 fn dead_owner(tag: &str) -> bool {
-    let Some(owner) = tag.split('-').next().and_then(|p| p.parse::<i32>().ok()) else { return false };
-    owner != std::process::id() as i32 && !PathBuf::from(format!("/proc/{owner}")).exists()
+    if let Some(held) = owner::token_of(tag).and_then(owner::lock_held) {
+        return !held;
+    }
+    let Some(pid) = tag.split('-').next().and_then(|p| p.parse::<i32>().ok()) else { return false };
+    pid != std::process::id() as i32 && !owner::pid_alive(pid)
+}
+
+/// Lock files (`sockdiag-<token>.lock`) that nobody holds any more.
+fn stale_locks() -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return vec![] };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.strip_prefix(SANDBOX_PREFIX)?.strip_suffix(".lock")?.to_string();
+            (owner::lock_held(&name) == Some(false)).then_some(name)
+        })
+        .collect()
 }
 
 fn orphan_processes() -> Vec<i32> {

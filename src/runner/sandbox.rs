@@ -16,7 +16,8 @@ use crate::profile::{Profile, Vars};
 /// The profile's database as every run starts with it, made once per invocation: a consistent copy of the
 /// user's (SQLite backup API), or seeded from `seed_sql` (`seed`). Each run gets a plain copy of this file.
 pub(crate) struct DatabaseTemplate {
-    dir: tempfile::TempDir,
+    /// Removed by the template's drop (see `removal`), not by TempDir's.
+    dir: PathBuf,
     registry: Arc<TempDirs>,
     /// None when there is neither a database nor seed SQL: the worker starts without one.
     file: Option<PathBuf>,
@@ -29,15 +30,15 @@ impl DatabaseTemplate {
         registry: &Arc<TempDirs>,
     ) -> anyhow::Result<Option<DatabaseTemplate>> {
         let Some(db) = &profile.database else { return Ok(None) };
-        let dir = private_dir("db", registry)?;
+        let dir = private_dir("db", registry)?.keep();
         // Forgotten by the template's drop, whatever happens below.
         let mut template = DatabaseTemplate { file: None, dir, registry: registry.clone() };
         let dir = &template.dir;
         let real = profile.real_vars(session);
-        let inside = profile.sandbox_vars(session, dir.path(), dir.path(), 0);
+        let inside = profile.sandbox_vars(session, dir, dir, 0);
         let source = PathBuf::from(real.expand(&db.path));
-        confined(&db.path, &inside.expand(&db.path), dir.path())?;
-        let target = dir.path().join("database");
+        confined(&db.path, &inside.expand(&db.path), dir)?;
+        let target = dir.join("database");
         let file = if exists(&source)? {
             if !crate::observers::database::is_sqlite(&source) {
                 return Err(UsageError(format!("database {}: not a SQLite database", source.display())).into());
@@ -92,7 +93,7 @@ fn exists(source: &Path) -> anyhow::Result<bool> {
 fn private_dir(tag: &str, registry: &TempDirs) -> anyhow::Result<tempfile::TempDir> {
     registry.create(|| {
         tempfile::Builder::new()
-            .prefix(&format!("{}{}-{tag}-", super::leftovers::SANDBOX_PREFIX, std::process::id()))
+            .prefix(&format!("{}{}-{tag}-", super::leftovers::SANDBOX_PREFIX, registry.token))
             .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir()
             .context("cannot create the sandbox")
@@ -190,13 +191,18 @@ fn check_query(db: &Path, query: &str, session: u64) -> rusqlite::Result<()> {
 
 impl Drop for DatabaseTemplate {
     fn drop(&mut self) {
-        self.registry.forget(self.dir.path());
+        let _ = super::removal::remove_tree(&self.dir);
+        self.registry.forget(&self.dir);
     }
 }
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        // Kept or removed by TempDir's drop (which never follows a symlink): either way, no longer ours to clean.
+        // Removed unless kept, never through a symlink nor into a mount (TempDir's own removal would descend
+        // into one); either way, no longer ours to clean.
+        if let Some(dir) = self.dir.take() {
+            let _ = super::removal::remove_tree(&dir.keep());
+        }
         self.registry.forget(&self.root);
     }
 }

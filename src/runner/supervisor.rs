@@ -21,6 +21,8 @@ pub(crate) struct Supervisor {
     pub(crate) ports: Ports,
     /// The invocation's cgroup, or why there is none (then membership is the subreaper's and the marker's).
     pub(crate) cgroup: Result<Cgroup, String>,
+    /// Held while this invocation lives: what tells a later one that our leftovers are not leftovers yet.
+    owner: Mutex<Option<super::owner::OwnerLock>>,
     keep_sandbox: bool,
     /// Written once a second interrupt asks to skip the grace periods: every wait of the shutdown polls it.
     hurry: (OwnedFd, OwnedFd),
@@ -30,15 +32,18 @@ pub(crate) struct Supervisor {
 impl Supervisor {
     /// Starts supervising: from here on every child of this process is reaped by the supervisor's reaper.
     pub(crate) fn start(token: String, keep_sandbox: bool) -> anyhow::Result<Arc<Supervisor>> {
+        // Before anything that carries the token exists.
+        let owner = super::owner::OwnerLock::hold(&token);
         let cgroup = Cgroup::create_for(&token);
         if let Ok(root) = &cgroup {
             super::keeper::start(&root.dir)?;
         }
         Ok(Arc::new(Supervisor {
             cgroup,
-            token,
+            token: token.clone(),
             reaper: Reaper::start(),
-            temp_dirs: Arc::default(),
+            temp_dirs: Arc::new(TempDirs::new(token.clone())),
+            owner: Mutex::new(owner),
             ports: Ports::default(),
             keep_sandbox,
             // Close-on-exec: no launcher or worker inherits it.
@@ -94,9 +99,15 @@ impl Supervisor {
         self.stop_all(Escalation::Polite);
         if !self.keep_sandbox {
             for dir in dirs {
-                let _ = std::fs::remove_dir_all(dir);
+                let _ = super::removal::remove_tree(&dir);
             }
         }
+        self.release_owner();
+    }
+
+    /// Every run is over and every temporary directory gone: the owner lock (and its file) can go too.
+    pub(crate) fn release_owner(&self) {
+        self.owner.lock().expect("owner lock").take();
     }
 
     /// `result`, unless it failed while an interrupt stops everything: then the failure is the interrupt's doing
@@ -123,15 +134,15 @@ impl Supervisor {
 /// made so that an interrupt never misses one; closed (`None`) once stopping.
 pub(crate) struct TempDirs {
     dirs: Mutex<Option<Vec<PathBuf>>>,
-}
-
-impl Default for TempDirs {
-    fn default() -> Self {
-        TempDirs { dirs: Mutex::new(Some(Vec::new())) }
-    }
+    /// The invocation's token, which every directory's name starts with (after the prefix).
+    pub(crate) token: String,
 }
 
 impl TempDirs {
+    pub(crate) fn new(token: String) -> TempDirs {
+        TempDirs { dirs: Mutex::new(Some(Vec::new())), token }
+    }
+
     /// Makes a directory under the registry's lock, so an interrupt never misses one being made.
     pub(crate) fn create(
         &self,
