@@ -158,8 +158,8 @@ mod tests {
         std::fs::create_dir_all(locked.join("deeper")).unwrap();
         std::fs::write(locked.join("deeper/f"), "x").unwrap();
         std::os::unix::fs::symlink(outside.path(), sandbox.path().join("link")).unwrap();
-        std::fs::set_permissions(locked.join("deeper"), std::fs::Permissions::from_mode(0)).unwrap();
-        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0)).unwrap();
+        std::fs::set_permissions(locked.join("deeper"), std::fs::Permissions::from_mode(0o000)).unwrap();
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
         remove_tree(sandbox.path()).unwrap();
         assert!(!sandbox.path().exists());
         assert_eq!(std::fs::read_to_string(outside.path().join("file")).unwrap(), "precious");
