@@ -55,11 +55,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Probes => Ok(explain::list(Style::for_stdout())),
         Command::Explain { id } => explain::one(&id, Style::for_stdout()),
         Command::Clean => {
-            let leftovers = runner::leftovers::Leftovers::find();
-            if leftovers.is_empty() {
-                eprintln!("sockdiag: no leftovers");
-            } else {
-                eprintln!("sockdiag: {}", visible::visible_lines(&leftovers.remove()));
+            match runner::leftovers::Leftovers::find().remove() {
+                Some(done) => eprintln!("sockdiag: {}", visible::visible_lines(&done)),
+                None => eprintln!("sockdiag: no leftovers"),
             }
             Ok(EXIT_HEALTHY)
         }
@@ -297,9 +295,8 @@ fn write_report(diagnosis: &Diagnosis, path: Option<&Path>) -> anyhow::Result<()
 
 /// A killed earlier invocation may have left workers and sandboxes: say so, and remove them.
 fn report_leftovers() {
-    let leftovers = runner::leftovers::Leftovers::find();
-    if !leftovers.is_empty() {
-        eprintln!("sockdiag: a previous sockdiag was killed: {}", visible::visible_lines(&leftovers.remove()));
+    if let Some(done) = runner::leftovers::Leftovers::find().remove() {
+        eprintln!("sockdiag: a previous sockdiag was killed: {}", visible::visible_lines(&done));
     }
 }
 

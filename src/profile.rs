@@ -434,6 +434,13 @@ fn parse_address(address: &str) -> Result<EndpointTemplate, String> {
 
 /// Every templated string must use known placeholders only.
 fn check_placeholders(file: &ProfileFile, text: &str, source: &str) -> anyhow::Result<()> {
+    // The kernel's environment format: NAME=value, the name neither empty nor holding '=' or a NUL.
+    if let Some(key) = file.worker.env.keys().find(|k| k.is_empty() || k.contains(['=', '\0'])) {
+        return usage(format!(
+            "profile {source}: worker.env has the variable name {key:?}: a name must be non-empty, with no '=' \
+             and no NUL byte"
+        ));
+    }
     let mut fields: Vec<(String, &str)> = Vec::new();
     if let Some(path) = &file.socket.path {
         fields.push(("socket.path".into(), path));

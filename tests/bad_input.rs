@@ -575,3 +575,34 @@ fn inputs_that_never_end_or_never_come_are_refused_at_once() {
         expect_usage_error(&["check", "--baseline", bad, "--session", "28", "--profile", &p], bad);
     }
 }
+
+#[test]
+fn an_environment_variable_name_with_a_nul_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nul-env.toml");
+    std::fs::write(&path, "name = \"w\"\n[worker]\ncommand = [\"/bin/true\"]\nenv = { \"A\\u0000B\" = \"1\" }\n[socket]\npath = \"/tmp/w.sock\"\n").unwrap();
+    expect_usage_error(&["run", "--session", "28", "--profile", path.to_str().unwrap()], "worker.env");
+}
+
+#[test]
+fn a_command_line_longer_than_one_exec_carries() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.toml");
+    let long = "x".repeat(200 * 1024);
+    std::fs::write(
+        &path,
+        format!("name = \"w\"\n[worker]\ncommand = [\"/bin/true\", \"{long}\"]\n[socket]\npath = \"/tmp/w.sock\"\n"),
+    )
+    .unwrap();
+    expect_usage_error(&["run", "--session", "28", "--profile", path.to_str().unwrap(), "--vary", "stdio"], "E2BIG");
+}
+
+#[test]
+fn a_temp_dir_that_is_not_a_directory() {
+    let out = common::sockdiag_with(&["run", "--session", "28", "--profile", &common::profile("healthy")], |cmd| {
+        cmd.env("TMPDIR", "/etc/hostname");
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("TMPDIR") && stderr.contains("/etc/hostname"), "{stderr}");
+}

@@ -157,10 +157,19 @@ fn die_with(harness: i32) -> bool {
     nix::unistd::getppid().as_raw() == harness
 }
 
+/// The profile's environment reaches the launcher under this prefix and only the worker under its own names:
+/// a variable meant for the worker (LD_PRELOAD, MALLOC_*...) never acts on the launcher itself.
+pub(crate) const WORKER_ENV_PREFIX: &str = "SOCKDIAG_WORKER_ENV_";
+
 /// Spawns one worker as the arguments say.
 fn start(args: &LaunchArgs) -> std::io::Result<Child> {
     let mut cmd = Command::new(&args.command[0]);
     cmd.args(&args.command[1..]).stdin(Stdio::null());
+    for (key, value) in std::env::vars_os() {
+        if let Some(name) = key.to_str().and_then(|k| k.strip_prefix(WORKER_ENV_PREFIX)) {
+            cmd.env_remove(&key).env(name, value);
+        }
+    }
     match args.stdio {
         StdioMode::Ignore => {
             cmd.stdout(Stdio::null()).stderr(Stdio::null());

@@ -13,7 +13,7 @@ use sockdiag_probes::{EventKind, Lifecycle, RunConfig, SpawnMode, StdioMode, Str
 use super::marker::RUN_MARKER;
 use super::reaper::Reaper;
 use crate::launcher::protocol::{self, Report};
-use crate::launcher::{stdio_name, SUBCOMMAND};
+use crate::launcher::{stdio_name, SUBCOMMAND, WORKER_ENV_PREFIX};
 use crate::observers::output::{is_listening_line, LineSplitter, Markers};
 use crate::observers::{fs, Msg, Sink};
 
@@ -60,10 +60,20 @@ pub(crate) fn spawn(launch: &Launch, sink: &Sink, reaper: &Reaper) -> anyhow::Re
     }
     cmd.arg("--").arg(launch.program).args(&launch.args);
     cmd.current_dir(launch.cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
-    cmd.envs(launch.env.iter().map(|(k, v)| (k, v))).env(RUN_MARKER, &launch.marker);
+    cmd.envs(launch.env.iter().map(|(k, v)| (format!("{WORKER_ENV_PREFIX}{k}"), v))).env(RUN_MARKER, &launch.marker);
     // The launcher makes its own session as it starts: without a pre_exec hook the standard library spawns with
     // posix_spawn (vfork), not a fork that copies all of sockdiag's page tables.
-    reaper.spawn(&mut cmd, sink, true).context("cannot start the launcher")
+    reaper.spawn(&mut cmd, sink, true).map_err(|e| match e.raw_os_error() {
+        // The profile's command line and environment are more than one exec can carry: the input's fault.
+        Some(libc::E2BIG) => crate::error::UsageError(format!(
+            "worker.command and worker.env are too long for one exec ({} bytes; the kernel refuses with E2BIG: \
+             at most 128 KiB per argument, ARG_MAX in all)",
+            launch.args.iter().map(String::len).sum::<usize>()
+                + launch.env.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+        ))
+        .into(),
+        _ => anyhow::Error::new(e).context("cannot start the launcher"),
+    })
 }
 
 /// Reads the launcher's reports on a thread of its own until it closes its stdout.

@@ -35,12 +35,16 @@ impl Leftovers {
         }
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    fn is_empty(&self) -> bool {
         self.pids.is_empty() && self.sandboxes.is_empty() && self.cgroups.is_empty()
     }
 
-    /// Kills the processes and removes the sandboxes (never following a symlink); returns what it did, in words.
-    pub(crate) fn remove(&self) -> String {
+    /// Kills the processes and removes the sandboxes (never following a symlink); returns what it did, in words,
+    /// or nothing when it found nothing left to do (another invocation cleaned up first).
+    pub(crate) fn remove(&self) -> Option<String> {
+        if self.is_empty() {
+            return None;
+        }
         let mut orphans = Orphans { first: Some(self.pids.clone()), killed: Vec::new() };
         escalation::stop(&mut orphans, Escalation::Kill);
         let mut killed = orphans.killed;
@@ -48,10 +52,13 @@ impl Leftovers {
         killed.sort_unstable();
         killed.dedup();
         let removed = self.sandboxes.iter().filter(|d| super::removal::remove_tree(d).is_ok()).count();
-        format!(
-            "killed {} leftover process(es) {killed:?}, removed {removed} leftover sandbox(es) of killed sockdiag runs",
-            killed.len()
-        )
+        (!killed.is_empty() || removed > 0).then(|| {
+            format!(
+                "killed {} leftover process(es) {killed:?}, removed {removed} leftover sandbox(es) of killed sockdiag \
+                 runs",
+                killed.len()
+            )
+        })
     }
 }
 
@@ -95,9 +102,8 @@ fn dead_owner(tag: &str) -> bool {
 
 /// Lock files (`sockdiag-<token>.lock`) that nobody holds any more.
 fn stale_locks() -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return vec![] };
+    let entries = owner::lock_dirs().into_iter().filter_map(|d| std::fs::read_dir(d).ok()).flatten().flatten();
     entries
-        .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_str()?.strip_prefix(SANDBOX_PREFIX)?.strip_suffix(".lock")?.to_string();
             (owner::lock_held(&name) == Some(false)).then_some(name)

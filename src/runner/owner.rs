@@ -12,55 +12,79 @@ use nix::fcntl::{Flock, FlockArg};
 
 use super::leftovers::SANDBOX_PREFIX;
 
-/// This invocation's hold on its lock file; the file is removed when the hold ends.
+/// This invocation's hold on its lock files; the files are removed when the hold ends.
 pub(crate) struct OwnerLock {
-    path: PathBuf,
-    _held: Flock<File>,
+    held: Vec<(PathBuf, Flock<File>)>,
 }
 
 impl OwnerLock {
-    /// Takes the lock for `token`; none where the temp dir is not writable (leftovers are then judged by pid).
+    /// Takes the lock for `token` in every lock directory that is writable; none at all where none is (leftovers
+    /// are then judged by pid).
     pub(crate) fn hold(token: &str) -> Option<OwnerLock> {
-        let path = lock_path(token);
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)
-            .ok()?;
-        let held = Flock::lock(file, FlockArg::LockExclusiveNonblock).ok()?;
-        Some(OwnerLock { path, _held: held })
+        let held: Vec<(PathBuf, Flock<File>)> =
+            lock_paths(token).into_iter().filter_map(|p| take(&p).map(|lock| (p, lock))).collect();
+        (!held.is_empty()).then_some(OwnerLock { held })
     }
+}
+
+/// Creates the lock file at `path` and locks it.
+fn take(path: &Path) -> Option<Flock<File>> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .ok()?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).ok()
 }
 
 impl Drop for OwnerLock {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        for (path, _) in &self.held {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
 /// What the lock file of `token` says about its owner: `Some(true)` while someone holds it, `Some(false)` once
 /// nobody does, `None` when there is no lock file to ask (an invocation that could not make one).
 pub(crate) fn lock_held(token: &str) -> Option<bool> {
+    let answers: Vec<bool> = lock_paths(token).iter().filter_map(|p| held_at(p)).collect();
+    (!answers.is_empty()).then(|| answers.contains(&true))
+}
+
+fn held_at(path: &Path) -> Option<bool> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-        .open(lock_path(token))
+        .open(path)
         .ok()?;
     // A shared lock is granted only when no one holds the exclusive one; it is dropped at once.
     Some(Flock::lock(file, FlockArg::LockSharedNonblock).is_err())
 }
 
-/// Removes the lock file of a dead owner.
+/// Removes the lock files of a dead owner.
 pub(crate) fn remove_stale_lock(token: &str) {
-    if lock_held(token) == Some(false) {
-        let _ = std::fs::remove_file(lock_path(token));
+    for path in lock_paths(token) {
+        if held_at(&path) == Some(false) {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
-fn lock_path(token: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("{SANDBOX_PREFIX}{token}.lock"))
+/// Where the lock files of `token` are: the temp dir (what a container sharing it sees) and /tmp (what every
+/// invocation on this machine sees, whatever its TMPDIR: cgroups and processes are machine-wide).
+fn lock_paths(token: &str) -> Vec<PathBuf> {
+    let name = format!("{SANDBOX_PREFIX}{token}.lock");
+    lock_dirs().into_iter().map(|d| d.join(&name)).collect()
+}
+
+/// The directories lock files are in.
+pub(crate) fn lock_dirs() -> Vec<PathBuf> {
+    let mut dirs = vec![std::env::temp_dir(), PathBuf::from("/tmp")];
+    dirs.dedup();
+    dirs
 }
 
 /// The invocation token (`<pid>-<start time in hex>`) at the start of a tag (`<token>-run3-…`, `<token>-3`).
@@ -94,10 +118,12 @@ mod tests {
         assert_eq!(lock_held(&token), Some(true));
         // What a killed owner leaves: the file, with nobody holding it.
         drop(lock);
-        std::fs::write(lock_path(&token), "").unwrap();
+        for path in lock_paths(&token) {
+            std::fs::write(path, "").unwrap();
+        }
         assert_eq!(lock_held(&token), Some(false), "a file nobody locks");
         remove_stale_lock(&token);
-        assert!(!lock_path(&token).exists());
+        assert!(lock_paths(&token).iter().all(|p| !p.exists()));
     }
 
     #[test]

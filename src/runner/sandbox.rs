@@ -96,7 +96,11 @@ fn private_dir(tag: &str, registry: &TempDirs) -> anyhow::Result<tempfile::TempD
             .prefix(&format!("{}{}-{tag}-", super::leftovers::SANDBOX_PREFIX, registry.token))
             .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir()
-            .context("cannot create the sandbox")
+            .map_err(|e| {
+                // Where temporary directories go is the user's setting (TMPDIR): a mistake in the input.
+                UsageError(format!("cannot create the sandbox in {} (TMPDIR): {e}", std::env::temp_dir().display()))
+                    .into()
+            })
     })
 }
 
