@@ -641,3 +641,67 @@ fn more_jobs_than_the_inotify_limit_allows_are_capped_not_fatal() {
     assert_eq!(code, 0, "every run started and was healthy");
     assert!(runs.iter().all(|r| r["outcome"]["healthy"] == true));
 }
+
+#[test]
+fn a_preload_in_the_profile_acts_on_the_worker_only() {
+    let Some(cc) = common::find_on_path("cc") else {
+        eprintln!("skipped: no C compiler to build the preload library");
+        return;
+    };
+    let scene = Scene::new();
+    // A library whose constructor writes to stdout: in sockdiag's own launcher, that is its report channel.
+    let source = scene.dir().join("noisy.c");
+    std::fs::write(&source, "#include <unistd.h>\n__attribute__((constructor)) static void noisy(void) { write(1, \"PRELOADED\\n\", 10); }\n").unwrap();
+    let library = scene.dir().join("noisy.so");
+    let built = Command::new(cc).args(["-shared", "-fPIC", "-o"]).arg(&library).arg(&source).status().unwrap();
+    assert!(built.success());
+    let text = std::fs::read_to_string(common::profile("healthy")).unwrap();
+    let fixture = common::root().join("target/release/fixture-worker");
+    let text = text
+        .replace("{profile_dir}/../../target/release/fixture-worker", fixture.to_str().unwrap())
+        .replace(
+            "seed_sql = \"schema.sql\"",
+            &format!("seed_sql = \"{}\"", common::root().join("fixtures/profiles/schema.sql").display()),
+        )
+        .replace(
+            "env = { CLAUDE_MEM_DATA_DIR = \"{data_dir}\" }",
+            &format!(
+                "env = {{ CLAUDE_MEM_DATA_DIR = \"{{data_dir}}\", LD_PRELOAD = \"{}\", SOCKDIAG_RUN = \"shed\" }}",
+                library.display()
+            ),
+        );
+    let profile = scene.dir().join("preload.toml");
+    std::fs::write(&profile, text).unwrap();
+    let out = scene
+        .command(&[
+            "run",
+            "--session",
+            "28",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--vary",
+            "stdio",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "every run healthy: {}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lines: Vec<String> = report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["events"].as_array().unwrap().clone())
+        .filter(|e| e["kind"] == "line")
+        .map(|e| e["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(lines.iter().any(|l| l == "PRELOADED"), "the worker got the preload: {lines:?}");
+    // The worker's view is taken only once its environment shows the run's marker: the profile cannot change it.
+    let viewed = report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["events"].as_array().unwrap().iter().any(|e| e["kind"] == "worker_view"));
+    assert!(viewed, "the run marker reached the worker unchanged");
+}

@@ -167,7 +167,11 @@ fn start(args: &LaunchArgs) -> std::io::Result<Child> {
     cmd.args(&args.command[1..]).stdin(Stdio::null());
     for (key, value) in std::env::vars_os() {
         if let Some(name) = key.to_str().and_then(|k| k.strip_prefix(WORKER_ENV_PREFIX)) {
-            cmd.env_remove(&key).env(name, value);
+            cmd.env_remove(&key);
+            // The run marker is the harness's, not the profile's to change.
+            if name != crate::runner::marker::RUN_MARKER {
+                cmd.env(name, value);
+            }
         }
     }
     match args.stdio {

@@ -7,7 +7,7 @@ pub(crate) mod interrupt;
 pub(crate) mod keeper;
 mod launcher;
 pub(crate) mod leftovers;
-mod marker;
+pub(crate) mod marker;
 mod owner;
 mod port;
 mod reaper;
