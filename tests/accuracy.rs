@@ -388,7 +388,7 @@ fn flash_socket(row: &'static Row) {
 fn path_too_long(row: &'static Row) {
     let report = check(row);
     let h13 = summary(&report, "H13");
-    assert!(h13.contains("without ever binding") && h13.contains("145 bytes") && h13.contains("7/7"), "{h13}");
+    assert!(h13.contains("without ever binding") && h13.contains("7/7"), "{h13}");
 }
 
 /// The second launch finds the first one serving and leaves with 0: the run is healthy, its exit no H1.
