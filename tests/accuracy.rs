@@ -106,6 +106,7 @@ accuracy_table! {
     "duplicate-guard", UNIX, &[], exit 0, &[] => duplicate_guard;
     "fail-late", UNIX, &[], exit 1, &[("H1", C), ("H2", I), ("H3", I), ("H9", C), ("H12", N)] => fail_late;
     "tcp-port-probe", TCP, TCP_ONE_LAUNCH, exit 0, &[] => tcp_port_probe;
+    "relisten", UNIX, &[], exit 0, &[] => relisten;
     "crash-cleanup", UNIX, &[], exit 1, &[("H1", C), ("H9", C), ("H12", C)] => crash_cleanup;
     // Two launches would race: a second worker that starts after the first one died rightly removes the stale
     // file. The two-launch dimension has its own mode (duplicate-cleanup).
@@ -418,6 +419,13 @@ fn tcp_port_probe(row: &'static Row) {
     let runs = report["runs"].as_array().unwrap();
     let lines: String = runs.iter().flat_map(|r| events_of(r, "line")).filter_map(|e| e["text"].as_str()).collect();
     assert!(lines.contains("is free"), "the probe ran: {lines}");
+}
+
+/// The same on a path: the first socket file removed and a new one bound there 60 ms later, served to the end.
+fn relisten(row: &'static Row) {
+    let report = check(row);
+    let h9 = summary(&report, "H9");
+    assert!(h9.contains("then replaced by a new one served to the end") && h9.contains("(7/7 runs)"), "{h9}");
 }
 
 /// The executable each run actually ran, from the worker view (`/proc/<pid>/exe`), by the run's runtime.

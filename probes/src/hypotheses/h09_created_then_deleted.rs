@@ -115,7 +115,9 @@ fn judge_unix(run: &RunRecord, expected: &str) -> Finding {
             evidence.push(Evidence::at(id, again.t_us, again.kind.describe()));
             return Finding::new(
                 Status::RuledOut,
-                format!("{expected} was replaced {delay} after it was created, and served to the end"),
+                format!(
+                    "{expected} was removed {delay} after it was created, then replaced by a new one served to the end"
+                ),
                 evidence,
             );
         }
