@@ -96,6 +96,17 @@ accuracy_table! {
     "healthy", UNIX, &[], exit 0, &[] => healthy;
     // The same worker behind a shell shim whose helpers its shell reaps: no dead helper is kept as live.
     "healthy-behind-shim", UNIX, &[], exit 0, &[] => healthy_behind_shim;
+    // The rules of the process tree and of evidence (DESIGN §7): a client that forks its server and exits, in
+    // every configuration; a socket that lives microseconds; a length check without bind; a duplicate guard; a
+    // failure after a healthy start, which only production's whole window sees (the others settled before it:
+    // their health says nothing about it); a port probe.
+    "daemonize", UNIX, &[], exit 0, &[] => daemonize;
+    "flash-socket", UNIX, &[], exit 1, &[("H1", C), ("H9", C), ("H11", N), ("H12", C)] => flash_socket;
+    "path-too-long", UNIX, &[], exit 1, &[("H4", N), ("H11", N), ("H12", C), ("H13", C)] => path_too_long;
+    "duplicate-guard", UNIX, &[], exit 0, &[] => duplicate_guard;
+    "fail-late", UNIX, &[], exit 1, &[("H1", C), ("H2", I), ("H3", I), ("H9", C), ("H12", N)] => fail_late;
+    "tcp-port-probe", TCP, TCP_ONE_LAUNCH, exit 0, &[] => tcp_port_probe;
+    "relisten", UNIX, &[], exit 0, &[] => relisten;
     "crash-cleanup", UNIX, &[], exit 1, &[("H1", C), ("H9", C), ("H12", C)] => crash_cleanup;
     // Two launches would race: a second worker that starts after the first one died rightly removes the stale
     // file. The two-launch dimension has its own mode (duplicate-cleanup).
@@ -343,6 +354,78 @@ fn healthy_behind_shim(row: &'static Row) {
             .collect();
         assert!(signalled.is_empty(), "run {}: {signalled:?}", run["id"]);
     }
+}
+
+/// The events of `kind` in a run.
+fn events_of<'a>(run: &'a serde_json::Value, kind: &str) -> Vec<&'a serde_json::Value> {
+    run["events"].as_array().unwrap().iter().filter(|e| e["kind"] == kind).collect()
+}
+
+/// Every run: the spawned client exited 0, and the server it forked was alive at the end, a process of its own.
+fn daemonize(row: &'static Row) {
+    let report = check(row);
+    assert!(summary(&report, "H1").contains("its whole 3.00 s window"), "{}", summary(&report, "H1"));
+    for run in report["runs"].as_array().unwrap() {
+        let spawned: Vec<i64> = events_of(run, "spawned").iter().map(|e| e["pid"].as_i64().unwrap()).collect();
+        let exited_0 = |pid: i64| events_of(run, "exited").iter().any(|e| e["pid"] == pid && e["status"]["code"] == 0);
+        assert!(spawned.iter().all(|p| exited_0(*p)), "run {}: a client did not exit 0", run["id"]);
+        let end = events_of(run, "end_state");
+        let live: Vec<i64> = end[0]["live_pids"].as_array().unwrap().iter().map(|p| p.as_i64().unwrap()).collect();
+        assert!(live.iter().any(|p| !spawned.contains(p)), "run {}: no forked server alive at the end", run["id"]);
+    }
+}
+
+/// The file's name decides H4 in every run, however short its life; its type is never "gone".
+fn flash_socket(row: &'static Row) {
+    let report = check(row);
+    assert!(summary(&report, "H4").contains("(7/7 runs)"), "{}", summary(&report, "H4"));
+    for run in report["runs"].as_array().unwrap() {
+        let created = events_of(run, "file_created");
+        assert!(!created.is_empty(), "run {}: the create was not seen", run["id"]);
+        assert!(created.iter().all(|e| e["file_type"] != "gone"), "run {}: {created:?}", run["id"]);
+    }
+}
+
+fn path_too_long(row: &'static Row) {
+    let report = check(row);
+    let h13 = summary(&report, "H13");
+    assert!(h13.contains("without ever binding") && h13.contains("7/7"), "{h13}");
+}
+
+/// The second launch finds the first one serving and leaves with 0: the run is healthy, its exit no H1.
+fn duplicate_guard(row: &'static Row) {
+    let report = check(row);
+    let twins = report["runs"].as_array().unwrap().iter().find(|r| r["config"]["launches"] == 2).unwrap();
+    let exits = events_of(twins, "exited");
+    let spawned = events_of(twins, "spawned");
+    assert_eq!(spawned.len(), 2, "{spawned:?}");
+    let stop = events_of(twins, "harness_stop").first().map_or(u64::MAX, |e| e["t_us"].as_u64().unwrap());
+    assert!(exits.iter().any(|e| e["status"]["code"] == 0 && e["t_us"].as_u64().unwrap() < stop), "{exits:?}");
+}
+
+/// Production, watched for its whole window, sees the failure 300 ms in; H2 and H3 say why the other
+/// configurations, settled sooner, cannot be compared with it.
+fn fail_late(row: &'static Row) {
+    let report = check(row);
+    assert_eq!(report["production"]["outcome"], "reachable, then exited 1", "{}", report["production"]);
+    for id in ["H2", "H3"] {
+        assert!(summary(&report, id).contains("not watched long enough to compare"), "{}", summary(&report, id));
+    }
+}
+
+/// A listener closed and replaced on the same port 60 ms later, served to the end: no closed listener (H9).
+fn tcp_port_probe(row: &'static Row) {
+    let report = check(row);
+    let runs = report["runs"].as_array().unwrap();
+    let lines: String = runs.iter().flat_map(|r| events_of(r, "line")).filter_map(|e| e["text"].as_str()).collect();
+    assert!(lines.contains("is free"), "the probe ran: {lines}");
+}
+
+/// The same on a path: the first socket file removed and a new one bound there 60 ms later, served to the end.
+fn relisten(row: &'static Row) {
+    let report = check(row);
+    let h9 = summary(&report, "H9");
+    assert!(h9.contains("then replaced by a new one served to the end") && h9.contains("(7/7 runs)"), "{h9}");
 }
 
 /// The executable each run actually ran, from the worker view (`/proc/<pid>/exe`), by the run's runtime.

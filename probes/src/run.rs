@@ -334,6 +334,12 @@ pub struct Expected {
     /// The interpreter the worker's script names in its `#!` line, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shebang: Option<Shebang>,
+    /// The profile's window (ms): how long the run was to be watched at most. None in recordings made before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_ms: Option<u64>,
+    /// This run was watched for the whole window (the production configuration never stops as settled).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub whole_window: bool,
 }
 
 /// A runtime the profile names, and the program found for it on PATH.
@@ -367,6 +373,8 @@ impl Expected {
             runtimes: vec![],
             markers: vec![],
             shebang: None,
+            window_ms: None,
+            whole_window: false,
         }
     }
 

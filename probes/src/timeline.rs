@@ -46,7 +46,9 @@ impl fmt::Display for ExitStatus {
     }
 }
 
-/// What kind of file appeared at a path (looked up when the event arrived; `gone` if it had already vanished).
+/// What kind of file is at a path (looked up when the event arrived). A file that appeared is `unknown` when it
+/// had already vanished by then (its type is only known from the bind that made it); `gone` is for a path looked
+/// at and found absent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FileType {
@@ -57,6 +59,8 @@ pub enum FileType {
     Symlink,
     Other,
     Gone,
+    /// Created, and gone before anyone could look: the name is known, not the type.
+    Unknown,
 }
 
 /// What a client got when it tried the expected endpoint.
@@ -411,6 +415,7 @@ pub(crate) fn file_type_name(t: FileType) -> &'static str {
         FileType::Symlink => "symlink, not followed",
         FileType::Other => "other",
         FileType::Gone => "already gone",
+        FileType::Unknown => "type unknown: gone before it could be looked at",
     }
 }
 

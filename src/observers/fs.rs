@@ -134,7 +134,11 @@ fn translate(
             (!interest.logs.1.swap(true, Ordering::AcqRel)).then(|| Msg::Grew(path.to_path_buf()))
         }
         K::Create(_) | K::Modify(ModifyKind::Name(RenameMode::To)) => {
-            let file_type = file_type(path);
+            // A file that lived for microseconds is gone before this look: its name is the fact, its type unknown.
+            let file_type = match file_type(path) {
+                FileType::Gone => FileType::Unknown,
+                t => t,
+            };
             if !worth_recording(path, file_type, interest) {
                 return None;
             }

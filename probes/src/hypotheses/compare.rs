@@ -61,6 +61,16 @@ impl Group<'_> {
         format!("run {} ({}) {}{rate}", first.id, self.config.change_from(&twin.config), class.describe())
     }
 
+    /// True when a healthy run of this group was watched at least as long as the first run of `failing` with
+    /// `class` took to fail: only then does its health contrast with that failure.
+    fn healthy_long_enough(&self, failing: &Group, class: Class) -> bool {
+        let fail_at = super::facts::failed_at_us(failing.first_with(class));
+        self.runs
+            .iter()
+            .filter(|r| Class::of(r) == Class::Healthy)
+            .any(|r| fail_at.is_none_or(|t| super::facts::watched_past(r, t)))
+    }
+
     fn first_with(&self, class: Class) -> &RunRecord {
         self.runs.iter().find(|r| Class::of(r) == class).unwrap_or(&self.runs[0])
     }
@@ -123,6 +133,7 @@ pub(crate) fn answer(runs: &[RunRecord], q: &Question) -> Finding {
         .iter()
         .filter(|(b, _)| b.classes().contains(&Class::Healthy))
         .filter_map(|(b, s)| s.failure_absent_from(b).map(|c| (*b, *s, c)))
+        .filter(|(b, s, c)| b.healthy_long_enough(s, *c))
         .collect();
     // One flip per failing configuration is enough to show it.
     let mut seen: Vec<RunConfig> = Vec::new();
@@ -143,6 +154,13 @@ pub(crate) fn answer(runs: &[RunRecord], q: &Question) -> Finding {
     let differing =
         pairs.iter().find(|(b, s)| s.failure_absent_from(b).is_some() || b.failure_absent_from(s).is_some());
     if let Some((b, s)) = differing {
+        if let Some(short) = watched_too_short(b, s).or_else(|| watched_too_short(s, b)) {
+            return Finding::new(
+                Status::Inconclusive,
+                format!("outcomes differ between configurations that differ in {dim} alone, but {short}"),
+                vec![summary_of(b), summary_of(s)],
+            );
+        }
         return Finding::new(
             Status::Inconclusive,
             format!("outcomes differ between configurations that differ in {dim} alone, but not as {} failing where the other side is healthy", q.suspect_name),
@@ -155,6 +173,29 @@ pub(crate) fn answer(runs: &[RunRecord], q: &Question) -> Finding {
         format!("the same outcomes whatever the {dim}, in {} pair(s) of configurations", pairs.len()),
         evidence,
     )
+}
+
+/// `run 2 (…) was healthy for the 0.23 s it was watched, less than the 0.30 s run 1 took to fail`: when the healthy
+/// side of a pair settled before the other side failed, its health says nothing about that failure.
+fn watched_too_short(healthy: &Group, failing: &Group) -> Option<String> {
+    let class = failing.failure_absent_from(healthy)?;
+    if healthy.healthy_long_enough(failing, class) || !healthy.classes().contains(&Class::Healthy) {
+        return None;
+    }
+    let failed = failing.first_with(class);
+    let fail_at = super::facts::failed_at_us(failed)?;
+    let ok = healthy.first_with(Class::Healthy);
+    let secs = |us: u64| format!("{:.2} s", us as f64 / 1e6);
+    Some(format!(
+        "run {} ({}) was healthy for the {} it was watched, less than the {} run {} ({}) took to fail: not watched \
+         long enough to compare",
+        ok.id,
+        healthy.config,
+        secs(super::facts::watched_us(ok).unwrap_or(0)),
+        secs(fail_at),
+        failed.id,
+        failing.config
+    ))
 }
 
 /// `run 1 (…): healthy 3/3` for a group.

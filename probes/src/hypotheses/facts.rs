@@ -17,7 +17,8 @@ pub(crate) fn listen_point(run: &RunRecord) -> Option<&Event> {
     })
 }
 
-/// The processes that held a listening socket (at the expected endpoint if any did), else the spawned root.
+/// The processes that held a listening socket (at the expected endpoint if any did), else those seen with a socket
+/// bound at the expected path (a look may fall between its bind and its listen), else the spawned root.
 pub(crate) fn worker_pids(run: &RunRecord) -> Vec<i32> {
     let listeners: Vec<(i32, bool)> = match run.expected.tcp() {
         None => {
@@ -36,8 +37,97 @@ pub(crate) fn worker_pids(run: &RunRecord) -> Vec<i32> {
     if !any.is_empty() {
         return any;
     }
+    let bound = bound_at_expected(run);
+    if !bound.is_empty() {
+        return bound;
+    }
     run.events.spawned_pids().into_iter().take(1).collect()
 }
+
+/// The processes seen holding a socket bound at the expected path, listening or not yet.
+fn bound_at_expected(run: &RunRecord) -> Vec<i32> {
+    let Some(expected) = run.expected.socket_path() else { return vec![] };
+    let mut pids: Vec<i32> = run
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::SocketBound { pid, path, .. } if path == expected => Some(*pid),
+            _ => None,
+        })
+        .collect();
+    pids.dedup();
+    pids
+}
+
+/// When the run's first process was spawned (the origin of "how long it was watched").
+fn spawned_at(run: &RunRecord) -> u64 {
+    run.events.first(|k| matches!(k, EventKind::Spawned { .. }).then_some(())).map_or(0, |(e, _)| e.t_us)
+}
+
+/// How long the run was watched: from the spawn to the end of observation (its end state, else the first stop).
+pub(crate) fn watched_us(run: &RunRecord) -> Option<u64> {
+    let end = run.events.end_state().map(|(e, _, _)| e.t_us).or_else(|| run.events.harness_stop_us())?;
+    Some(end.saturating_sub(spawned_at(run)))
+}
+
+/// `watched 0.23 s of its 3 s window` or `watched for its whole 3 s window`: what an "alive at the end" rests on.
+pub(crate) fn watch_span(run: &RunRecord) -> String {
+    let secs = |us: u64| format!("{:.2} s", us as f64 / 1e6);
+    let watched = watched_us(run).map_or("for an unknown time".to_string(), secs);
+    match run.expected.window_ms {
+        Some(w) if run.expected.whole_window => format!("watched {watched}, its whole {} window", secs(w * 1000)),
+        Some(w) => format!("watched {watched} of its {} window (it settled)", secs(w * 1000)),
+        None => format!("watched {watched}"),
+    }
+}
+
+/// When the run failed, from its spawn: the worker's own exit that decided its outcome. None for a healthy run,
+/// and for a failure that is not a moment (never reachable).
+pub(crate) fn failed_at_us(run: &RunRecord) -> Option<u64> {
+    let status = run.outcome.exit.filter(|_| !run.outcome.healthy)?;
+    let (e, _, _) = run.events.own_exits().find(|(_, _, s)| *s == status)?;
+    Some(e.t_us.saturating_sub(spawned_at(run)))
+}
+
+/// The latest moment, from its spawn, at which any of `runs` failed: a healthy run watched for less says nothing
+/// about a failure that comes that late.
+pub(crate) fn latest_failure_us(runs: &[RunRecord]) -> Option<u64> {
+    runs.iter().filter_map(failed_at_us).max()
+}
+
+/// True when a healthy `run` was watched at least until `t_us` after its spawn: its health says something about a
+/// failure that came that late elsewhere. A run that settled sooner was healthy so far, no more.
+pub(crate) fn watched_past(run: &RunRecord, t_us: u64) -> bool {
+    run.expected.whole_window || watched_us(run).is_some_and(|w| w >= t_us)
+}
+
+/// The endpoint was served at the end: the last connect attempt before the end of observation (the end state's
+/// own attempt, made before any stop) was accepted. That connect, if so.
+pub(crate) fn served_at_end(run: &RunRecord) -> Option<&Event> {
+    let end = run.events.end_state().map(|(e, _, _)| e.t_us)?;
+    let last = run.events.iter().rev().find(|e| e.t_us <= end && matches!(e.kind, EventKind::Connect { .. }))?;
+    matches!(last.kind, EventKind::Connect { result: ConnectResult::Connected, .. }).then_some(last)
+}
+
+/// A new listener of the tree on the same TCP port that took over after `inode` closed at `closed_us` (a port
+/// probe: listen, close, listen again), while the endpoint was served at the end.
+pub(crate) fn tcp_replacement(run: &RunRecord, inode: u64, port: u16, closed_us: u64) -> Option<&Event> {
+    served_at_end(run)?;
+    let later = |e: &Event| e.t_us + REPLACEMENT_SKEW_US >= closed_us;
+    run.events.tcp_listeners().into_iter().find(|l| l.2 != inode && l.4 == port && later(l.0)).map(|l| l.0)
+}
+
+/// A new socket file at the expected path after the one removed at `removed_us` (a restart, a probe), while the
+/// endpoint was served at the end: the file was replaced, not lost.
+pub(crate) fn file_replacement(run: &RunRecord, removed_us: u64) -> Option<&Event> {
+    let expected = run.expected.socket_path()?;
+    served_at_end(run)?;
+    run.events.after(removed_us).find(|e| matches!(&e.kind, EventKind::FileCreated { path, file_type } if path == expected && *file_type != FileType::Dir))
+}
+
+/// A look lists listeners in inode order, not in the order they were made: a replacement seen in the same look as
+/// the old one's close may be stamped a little before it.
+const REPLACEMENT_SKEW_US: u64 = 5_000;
 
 /// True when a socket bound to `bound` accepts clients dialling `host`: the same address, a wildcard that covers
 /// it (`0.0.0.0` for IPv4, `::` for both families, as Linux's default `bindv6only=0` makes it), or `localhost`

@@ -1,6 +1,6 @@
 //! H1: the worker exits right after creating its socket.
 
-use super::facts::{last_line_before, listen_point, unseen_listener, worker_pids};
+use super::facts::{last_line_before, listen_point, unseen_listener, watch_span, worker_pids};
 use crate::{per_run, ConnectResult, EventKind, Evidence, ExitStatus, Finding, Probe, RunRecord, Status};
 
 pub struct ExitAfterListen;
@@ -77,7 +77,9 @@ fn judge(run: &RunRecord) -> Finding {
                 evidence.push(Evidence::at(id, c.t_us, c.kind.describe()));
             }
             evidence.push(Evidence::at(id, e.t_us, e.kind.describe()));
-            Finding::new(Status::RuledOut, "the worker was still alive when observation ended", evidence)
+            // Alive at the end says as much as the watch was long (DESIGN §7 rule 7).
+            let summary = format!("the worker was still alive when observation ended ({})", watch_span(run));
+            Finding::new(Status::RuledOut, summary, evidence)
         }
         (None, None) => {
             Finding::new(Status::Inconclusive, "the worker neither exited nor was seen alive at the end", evidence)
@@ -297,6 +299,27 @@ mod tests {
             vec![(1, spawned(10)), (3, connect(ConnectResult::Connected, Some(10))), (9, end(vec![10]))],
         );
         assert_eq!(judge(&run).status, Status::Inconclusive, "{}", judge(&run).summary);
+    }
+
+    /// Two launches of a worker whose socket lives microseconds: the first one's exit is stamped before its file
+    /// (another observer's thread); the second is seen between its bind and its listen, then exits.
+    #[test]
+    fn a_process_seen_bound_but_not_yet_listening_is_the_worker() {
+        let gone = EventKind::FileCreated { path: PATH.into(), file_type: FileType::Unknown };
+        let run = record(
+            StdioMode::Ignore,
+            vec![
+                (1, spawned(10)),
+                (2, spawned(11)),
+                (3, exited(10, 1)),
+                (4, gone),
+                (6, created()),
+                (7, bound(11, false)),
+                (8, exited(11, 1)),
+                (9, end(vec![])),
+            ],
+        );
+        assert_eq!(judge(&run).status, Status::Confirmed, "{}", judge(&run).summary);
     }
 
     #[test]

@@ -54,7 +54,7 @@ fn judge_unix(run: &RunRecord, expected: &str) -> Finding {
                 Some((e.t_us, path.clone(), e.kind.describe()))
             }
             // A file at the expected path that was gone before it could be looked at is named by its path alone.
-            EventKind::FileCreated { path, file_type: FileType::Gone } if path == expected => {
+            EventKind::FileCreated { path, file_type: FileType::Unknown | FileType::Gone } if path == expected => {
                 Some((e.t_us, path.clone(), e.kind.describe()))
             }
             _ => None,

@@ -1,7 +1,7 @@
 //! H9: the socket file is created, then deleted — and by whom. On TCP: the listener is closed while the process
 //! that held it lives on.
 
-use super::facts::known_pids;
+use super::facts::{file_replacement, known_pids, tcp_replacement};
 use crate::{fmt_ms, per_run, Event, EventKind, Evidence, FileType, Finding, Probe, RunRecord, Status};
 
 pub struct CreatedThenDeleted;
@@ -52,6 +52,10 @@ fn judge_tcp(run: &RunRecord) -> Finding {
             run.events.before_stop(e) && matches!(&e.kind, EventKind::TcpClosed { inode: i, .. } if i == inode)
         });
         let Some(closed) = closed else { continue };
+        // A listener replaced on the same port that served to the end: the endpoint was never left unserved.
+        if tcp_replacement(run, *inode, *port, closed.t_us).is_some() {
+            continue;
+        }
         let exit = run.events.own_exits().find(|(_, p, _)| p == pid);
         if exit.is_some_and(|(e, _, _)| e.t_us <= closed.t_us + OBSERVER_SKEW_US) {
             continue; // closed with its process: that is an exit (H1), not a closed listener
@@ -76,7 +80,8 @@ fn judge_tcp(run: &RunRecord) -> Finding {
     }
     Finding::new(
         Status::RuledOut,
-        "the TCP listener stayed open until the end of observation, or closed only with its process",
+        "the TCP listener stayed open until the end of observation, closed only with its process, or was replaced \
+         by a new one on the same port that served to the end",
         vec![Evidence::at(id, first.0.t_us, first.0.kind.describe())],
     )
 }
@@ -103,6 +108,20 @@ fn judge_unix(run: &RunRecord, expected: &str) -> Finding {
     };
     evidence.push(Evidence::at(id, removed.t_us, removed.kind.describe()));
     let delay = fmt_ms(removed.t_us - created.t_us).trim_start_matches('+').to_string();
+    // A twin that removes the first one's file to bind its own is H9 by a twin (DESIGN §7 rule 6); a file
+    // replaced by the worker itself, the endpoint served at the end, was never lost (rule 5).
+    if second_worker(run, removed).is_none() {
+        if let Some(again) = file_replacement(run, removed.t_us) {
+            evidence.push(Evidence::at(id, again.t_us, again.kind.describe()));
+            return Finding::new(
+                Status::RuledOut,
+                format!(
+                    "{expected} was removed {delay} after it was created, then replaced by a new one served to the end"
+                ),
+                evidence,
+            );
+        }
+    }
     let (who, why) = remover(run, removed);
     evidence.push(Evidence::run(id, why));
     // The kernel's side (sock_diag): a listener still alive whose bound file is no longer the one at the path.
@@ -256,6 +275,53 @@ mod tests {
         let exit = EventKind::Exited { pid: 10, status: ExitStatus::Code(1) };
         let f = judge(&tcp_run(vec![(5, listen()), (50_000, exit), (50_100, closed())]));
         assert_eq!(f.status, Status::RuledOut, "{}", f.summary);
+    }
+
+    /// A port probe: listen, close, listen again on a new socket 60 ms later; served to the end.
+    #[test]
+    fn a_listener_replaced_on_the_same_port_that_serves_to_the_end_is_not_h9() {
+        let again = EventKind::TcpListening {
+            pid: 10,
+            inode: 8,
+            address: "127.0.0.1".into(),
+            port: 4000,
+            family: IpFamily::Ipv4,
+        };
+        let end = EventKind::EndState { path: "127.0.0.1:4000".into(), file_type: None, live_pids: vec![10] };
+        let served = EventKind::Connect {
+            path: "127.0.0.1:4000".into(),
+            result: ConnectResult::Connected,
+            detail: "connected".into(),
+            peer: None,
+        };
+        let events = vec![(5, listen()), (50_000, closed()), (110_000, again), (89_000, served), (90_000, end)];
+        let mut events = events;
+        events.sort_by_key(|(t, _)| *t);
+        let f = judge(&tcp_run(events.clone()));
+        assert_eq!(f.status, Status::RuledOut, "{}", f.summary);
+        // The same close with nobody serving at the end is a closed listener.
+        let unserved: Vec<_> = events.into_iter().filter(|(_, k)| !matches!(k, EventKind::Connect { .. })).collect();
+        assert_eq!(judge(&tcp_run(unserved)).status, Status::Confirmed);
+    }
+
+    #[test]
+    fn a_file_the_worker_replaces_and_serves_to_the_end_is_not_h9() {
+        let end = EventKind::EndState { path: PATH.into(), file_type: Some(FileType::Socket), live_pids: vec![7] };
+        let events = |last: ConnectResult| {
+            vec![
+                (1, spawned(7)),
+                (5, created()),
+                (7, removed()),
+                (8, created()),
+                (9, bound(7, true)),
+                (20, connect(last, None)),
+                (21, end.clone()),
+            ]
+        };
+        let f = judge(&record(StdioMode::Ignore, events(ConnectResult::Connected)));
+        assert_eq!(f.status, Status::RuledOut, "{}", f.summary);
+        assert!(f.summary.contains("replaced"), "{}", f.summary);
+        assert_eq!(judge(&record(StdioMode::Ignore, events(ConnectResult::Refused))).status, Status::Confirmed);
     }
 
     fn spawned(pid: i32) -> EventKind {

@@ -47,6 +47,19 @@ fn judge(run: &RunRecord) -> Finding {
     }
 }
 
+/// The removal of the file, or the exit of the last process of the tree, after `t_us` and before any harness stop.
+fn never_served_again<'a>(run: &'a RunRecord, expected: &str, t_us: u64) -> Option<&'a Event> {
+    let removed = run.events.after(t_us).find(|e| {
+        run.events.before_stop(e)
+            && matches!(&e.kind, EventKind::FileRemoved { path } | EventKind::FileRenamed { from: path, .. } if path == expected)
+    });
+    let tree_ended = || {
+        let live_at_end = run.events.end_state().is_some_and(|(_, _, live)| !live.is_empty());
+        (!live_at_end).then(|| run.events.own_exits().last().map(|(e, _, _)| e)).flatten()
+    };
+    removed.or_else(tree_ended)
+}
+
 fn judge_unix(run: &RunRecord, expected: &str) -> Finding {
     let id = run.id;
     let created = run
@@ -91,6 +104,15 @@ fn judge_unix(run: &RunRecord, expected: &str) -> Finding {
             return Finding::new(
                 Status::NotApplicable,
                 format!("no client reached the socket at {expected}: nothing to race"),
+                evidence,
+            );
+        }
+        // Refused, then removed or left by a worker that ended: it never served, so there was no race to lose.
+        if let Some(end) = never_served_again(run, expected, first.t_us) {
+            evidence.push(Evidence::at(id, end.t_us, end.kind.describe()));
+            return Finding::new(
+                Status::NotApplicable,
+                format!("the socket at {expected} refused, then ended without ever accepting (see H1, H9): no race"),
                 evidence,
             );
         }

@@ -1,7 +1,10 @@
 //! H12: errors the worker reported where nobody reads them — in a stream the production configuration discards,
 //! or only in a log file — before a failure they may explain.
 
-use super::facts::{listen_point, looks_like_error, output_read_until, per_run_naming_runtimes, worker_pids};
+use super::facts::{
+    latest_failure_us, listen_point, looks_like_error, output_read_until, per_run_naming_runtimes, watch_span,
+    watched_past, worker_pids,
+};
 use crate::{fmt_ms, Event, EventKind, Evidence, Finding, Probe, RunRecord, Status, StdioMode, Stream};
 
 pub struct LostErrors;
@@ -39,7 +42,8 @@ impl Probe for LostErrors {
                 vec![],
             );
         }
-        per_run_naming_runtimes(runs, |r| judge(r, some_discard))
+        let fail_at = latest_failure_us(runs);
+        per_run_naming_runtimes(runs, |r| judge(r, some_discard, fail_at))
     }
 }
 
@@ -49,8 +53,20 @@ const LINE_LAG_US: u64 = 100_000;
 /// Lines quoted at most per source in the evidence.
 const LINES_SHOWN: usize = 6;
 
-fn judge(run: &RunRecord, some_discard: bool) -> Finding {
+fn fmt_s(us: u64) -> String {
+    format!("{:.2} s", us as f64 / 1e6)
+}
+
+fn judge(run: &RunRecord, some_discard: bool, fail_at: Option<u64>) -> Finding {
     let id = run.id;
+    // Healthy only for as long as it was watched, shorter than another run took to fail: it has nothing to say.
+    if let Some(t) = fail_at.filter(|t| run.outcome.healthy && !watched_past(run, *t)) {
+        return Finding::new(
+            Status::NotApplicable,
+            format!("healthy while watched ({}), less than the {} another run took to fail", watch_span(run), fmt_s(t)),
+            vec![Evidence::run(id, format!("outcome: {}", run.outcome.label))],
+        );
+    }
     if run.outcome.healthy {
         return Finding::new(
             Status::RuledOut,
@@ -276,7 +292,7 @@ mod tests {
         let piped = RunConfig { stdio: StdioMode::PipeDrained, lifecycle: Lifecycle::Exits, ..RunConfig::PRODUCTION };
         let left = EventKind::LauncherExited { pid: 9, status: ExitStatus::Code(0) };
         let unread = run(2, piped, exits(10_000, vec![(2_000, left)]));
-        let f = judge(&unread, true);
+        let f = judge(&unread, true, None);
         assert_eq!(f.status, Status::NotApplicable, "{}", f.summary);
         let runs = [run(1, config(StdioMode::File), exits(10_000, vec![])), unread];
         assert_eq!(LostErrors.evaluate(&runs).status, Status::RuledOut);

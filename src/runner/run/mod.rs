@@ -120,7 +120,8 @@ struct Run<'a> {
 impl<'a> Run<'a> {
     fn new(plan: &'a Plan<'a>, spec: RunSpec, sink: Sink, rx: Receiver<Msg>, logs: LogFiles) -> Self {
         let state =
-            RunState::new(spec.config, sink.clock, Instant::now(), spec.window, spec.settle, spec.socket_path.clone());
+            RunState::new(spec.config, sink.clock, Instant::now(), spec.window, spec.settle, spec.socket_path.clone())
+                .watching_whole_window(spec.whole_window);
         Run {
             plan,
             tcp: TcpWatch::new(&spec.expected.endpoint, spec.health.clone()),

@@ -35,6 +35,8 @@ pub(super) struct RunSpec {
     pub(super) session_query: Option<String>,
     pub(super) window: Duration,
     pub(super) settle: Duration,
+    /// The production configuration is watched for the whole window (DESIGN §7 rule 7); the others may settle.
+    pub(super) whole_window: bool,
     /// Bytes sent to a reachable worker to ask it to stop.
     pub(super) send: Option<String>,
     pub(super) pid_file: Option<PathBuf>,
@@ -75,7 +77,7 @@ impl RunSpec {
         };
         let argv: Vec<String> = profile.command.iter().map(|a| vars.expand(a)).collect();
         let (program, args) = runtime::command(&argv, config.runtime, profile.check_command(&vars)?, &plan.runtimes)?;
-        let expected = expected(plan, &vars, sandbox, database.as_deref(), &argv)?;
+        let expected = expected(plan, &vars, sandbox, database.as_deref(), &argv, config)?;
         let socket_path = expected.socket_path().map(PathBuf::from);
         let output_files = (sandbox.root.join("stdout.log"), sandbox.root.join("stderr.log"));
         let tailed =
@@ -96,6 +98,7 @@ impl RunSpec {
             session_query: profile.database.as_ref().map(|d| d.session_query.clone()),
             window: Duration::from_millis(profile.observe.window_ms),
             settle: Duration::from_millis(profile.observe.settle_ms),
+            whole_window: config == profile.production,
             send: profile.observe.send.clone(),
             pid_file: expected.pid_file.as_ref().map(PathBuf::from),
             sandbox: sandbox.root.clone(),
@@ -125,6 +128,7 @@ fn expected(
     sandbox: &Sandbox,
     database: Option<&Path>,
     argv: &[String],
+    config: RunConfig,
 ) -> anyhow::Result<Expected> {
     let profile = plan.profile;
     Ok(Expected {
@@ -138,6 +142,8 @@ fn expected(
         pid_file: profile.observe.pid_file.as_ref().map(|p| vars.expand(p)),
         runtimes: plan.runtimes.clone(),
         shebang: runtime::shebang(argv),
+        window_ms: Some(profile.observe.window_ms),
+        whole_window: config == profile.production,
         ..expected_endpoint(profile, vars, plan.session)?
     })
 }

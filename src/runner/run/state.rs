@@ -93,6 +93,9 @@ pub(super) struct RunState {
     clock: Clock,
     window_end: Instant,
     settle: Duration,
+    /// Watched for the whole window, however settled it looks (the production configuration: a failure that comes
+    /// after a healthy start must be seen there, DESIGN §7 rule 7).
+    whole_window: bool,
     /// The socket file clients expect (none for a TCP endpoint).
     expected_path: Option<PathBuf>,
     timeline: Vec<Event>,
@@ -139,6 +142,7 @@ impl RunState {
             clock,
             window_end: start + window,
             settle,
+            whole_window: false,
             expected_path,
             timeline: Vec::new(),
             launcher: None,
@@ -160,6 +164,12 @@ impl RunState {
             look_every: SCAN_FIRST,
             look_urgent: false,
         }
+    }
+
+    /// Watches the run for its whole window: it never stops as settled.
+    pub(super) fn watching_whole_window(mut self, whole: bool) -> Self {
+        self.whole_window = whole;
+        self
     }
 
     /// Applies one input at `now`; returns the actions it calls for.
@@ -404,6 +414,9 @@ impl RunState {
     }
 
     fn settled_at(&self) -> Option<Instant> {
+        if self.whole_window {
+            return None;
+        }
         self.serving_since.map(|since| since.max(self.last_change) + self.settle)
     }
 
@@ -581,6 +594,16 @@ mod tests {
         s.apply(exited(10, 0), t);
         assert_eq!(s.stop_reason(later), Some(StopReason::Settled));
         assert_eq!(s.stop_reason(t + Duration::from_millis(10)), None, "not quiet for long enough");
+    }
+
+    #[test]
+    fn the_production_configuration_is_watched_for_its_whole_window() {
+        let (s, t) = state(Lifecycle::Stays, None);
+        let mut s = s.watching_whole_window(true);
+        started(&mut s, t);
+        s.apply(connect(ConnectResult::Connected), t);
+        assert_eq!(s.stop_reason(t + SETTLE * 10), None, "serving and quiet, yet not settled");
+        assert_eq!(s.stop_reason(t + WINDOW), Some(StopReason::Window));
     }
 
     #[test]
